@@ -1,0 +1,43 @@
+/* cli: the `kafkatap COMMAND [options]` dispatcher. Every command is one row
+ * of CLI_COMMANDS, so the usage text, `help` and the dispatch table cannot
+ * drift apart. A command module provides `int NAME_main(int argc, char **argv)`
+ * and `extern const char NAME_usage[]`; a row whose module is not built yet
+ * uses cli_not_built, which says so and exits 1. */
+#ifndef KT_CLI_H
+#define KT_CLI_H
+
+#include <stdio.h>
+
+/* X(name, main function, usage text, one-line summary) */
+#define CLI_COMMANDS(X)                                                                         \
+	X(proxy, cli_not_built, cli_no_usage, "forward and record traffic between clients and a cluster") \
+	X(decode, cli_not_built, cli_no_usage, "decode Kafka traffic in pcap/pcapng captures")      \
+	X(sniff, cli_not_built, cli_no_usage, "decode Kafka traffic live from a network interface")  \
+	X(show, cli_not_built, cli_no_usage, "show the exchanges recorded in a SQLite store")       \
+	X(stats, cli_not_built, cli_no_usage, "summarise a recording: per API, topic and client")   \
+	X(apis, cli_not_built, cli_no_usage, "list the API keys and versions this build decodes")         \
+	X(version, version_main, version_usage, "print the version and the features built in")      \
+	X(help, help_main, help_usage, "show help for kafkatap or one command")
+
+int cli_not_built(int argc, char **argv);
+extern const char cli_no_usage[];
+
+/* Command entry points and usage texts. */
+int apis_main(int argc, char **argv);
+extern const char apis_usage[];
+int version_main(int argc, char **argv);
+extern const char version_usage[];
+int help_main(int argc, char **argv);
+extern const char help_usage[];
+
+/* Run kafkatap with argv[0] = "kafkatap". Returns the exit status. */
+int cli_run(int argc, char **argv);
+/* Print the top-level usage to `f`. */
+void cli_usage(FILE *f);
+/* For a command's own option errors: print "kafkatap CMD: MSG" and the
+ * command's usage to stderr; returns 2 (the exit status for usage errors). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a command's usage text to `f`; false when the command is unknown. */
+int cli_command_usage(const char *cmd, FILE *f);
+
+#endif

@@ -1,0 +1,43 @@
+/* buf: a growable byte buffer used for every piece of output kafkatap builds
+ * (encoded frames, JSON, text lines). Appends never fail silently: an
+ * allocation failure or a size cap sets `failed`, and later appends are
+ * no-ops, so callers check once at the end. */
+#ifndef KT_BUF_H
+#define KT_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+struct buf {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+	bool failed;
+};
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);                 /* len = 0, keeps memory */
+bool buf_reserve(struct buf *b, size_t extra);  /* room for `extra` more bytes */
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_putc(struct buf *b, char c);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+/* A NUL-terminated view of the contents (the NUL is not counted in len). */
+const char *buf_cstr(struct buf *b);
+
+/* JSON helpers: a quoted, escaped string (invalid UTF-8 bytes become \u00XX
+ * escapes of the byte value so output is always valid JSON). */
+void buf_json_string(struct buf *b, const uint8_t *p, size_t n);
+void buf_json_cstr(struct buf *b, const char *s);
+void buf_hex(struct buf *b, const uint8_t *p, size_t n);
+void buf_base64(struct buf *b, const uint8_t *p, size_t n);
+/* True when p[0..n) is valid UTF-8 with no control characters other than
+ * tab, newline and carriage return. */
+bool buf_is_printable_utf8(const uint8_t *p, size_t n);
+
+#endif
