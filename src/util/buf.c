@@ -142,13 +142,44 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
 	return len;
 }
 
+/* Eight bytes at a time: true when every byte is printable ASCII
+ * (0x20..0x7e) other than '"' and '\\' (JSON-safe) — the common case of
+ * keys and values, checked without a branch per byte. */
+static inline bool plain8(const uint8_t *p, bool json)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	/* a byte < 0x20, a byte >= 0x7f (0x7f itself and non-ASCII) */
+	uint64_t lt20 = (v - ones * 0x20) & ~v & high;
+	uint64_t ge7f = (v + ones * 0x01) & high;
+	ge7f |= v & high;
+	if (lt20 | ge7f)
+		return false;
+	if (!json)
+		return true;
+	uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+	uint64_t hasq = (q - ones) & ~q & high, hasbs = (bs - ones) & ~bs & high;
+	return !(hasq | hasbs);
+}
+
 bool buf_is_printable_utf8(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
-		if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
+		if (n - i >= 8 && plain8(p + i, false)) {
+			i += 8;
+			continue;
+		}
+		uint8_t c = p[i];
+		/* Printable ASCII is by far the common case: no call per byte. */
+		if (c >= 0x20 && c < 0x7F) {
+			i++;
+			continue;
+		}
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
 			return false;
-		if (p[i] == 0x7F)
+		if (c == 0x7F)
 			return false;
 		size_t l = utf8_seq(p + i, n - i);
 		if (l == 0)
@@ -161,34 +192,63 @@ bool buf_is_printable_utf8(const uint8_t *p, size_t n)
 void buf_json_string(struct buf *b, const uint8_t *p, size_t n)
 {
 	static const char hexd[] = "0123456789abcdef";
-	buf_putc(b, '"');
+	/* Reserve the worst case (every byte a 6-byte escape) once, then write
+	 * straight into the buffer. */
+	if (n > (BUF_MAX - 3) / 6) {
+		b->failed = true;
+		return;
+	}
+	if (!buf_reserve(b, n * 6 + 2))
+		return;
+	uint8_t *o = b->p + b->len;
+	*o++ = '"';
 	size_t i = 0;
 	while (i < n) {
-		uint8_t c = p[i];
-		size_t l = utf8_seq(p + i, n - i);
-		if (c == '"' || c == '\\') {
-			buf_putc(b, '\\');
-			buf_putc(b, (char)c);
-			i++;
-		} else if (c == '\n') {
-			buf_puts(b, "\\n");
-			i++;
-		} else if (c == '\r') {
-			buf_puts(b, "\\r");
-			i++;
-		} else if (c == '\t') {
-			buf_puts(b, "\\t");
-			i++;
-		} else if (c < 0x20 || c == 0x7F || l == 0) {
-			char e[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
-			buf_append(b, e, 6);
-			i++;
-		} else {
-			buf_append(b, p + i, l);
-			i += l;
+		if (n - i >= 8 && plain8(p + i, true)) {
+			memcpy(o, p + i, 8);
+			o += 8;
+			i += 8;
+			continue;
 		}
+		uint8_t c = p[i];
+		if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
+			*o++ = c;
+			i++;
+			continue;
+		}
+		size_t l = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
+		if (l) {
+			memcpy(o, p + i, l);
+			o += l;
+			i += l;
+			continue;
+		}
+		*o++ = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			*o++ = c;
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\t':
+			*o++ = 't';
+			break;
+		default:
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = (uint8_t)hexd[c >> 4];
+			*o++ = (uint8_t)hexd[c & 15];
+		}
+		i++;
 	}
-	buf_putc(b, '"');
+	*o++ = '"';
+	b->len = (size_t)(o - b->p);
 }
 
 void buf_json_cstr(struct buf *b, const char *s)

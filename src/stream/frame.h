@@ -1,0 +1,126 @@
+/* frame: cuts one direction of a Kafka TCP connection into frames. Every
+ * Kafka message is a 4-byte big-endian size followed by that many bytes
+ * ("Protocol: Requests and Responses" in the protocol guide):
+ *
+ *   +--------+--------+--------+--------+---------------------------+
+ *   |         size (int32, big-endian)  |  size bytes: header + body |
+ *   +--------+--------+--------+--------+---------------------------+
+ *
+ * A frame that arrives whole in one fed chunk is handed on in place (no
+ * copy); one that spans chunks is gathered into a per-direction buffer of at
+ * most max_frame bytes. Memory policy, per direction:
+ *   - one partial frame of at most max_frame bytes;
+ *   - a frame declaring more than max_frame is not buffered: its first
+ *     FRAME_HEAD_MAX bytes are kept so its header can still be read, the rest
+ *     is skipped and counted ("lost");
+ *   - while hunting for a frame boundary, a window of FRAME_STASH_CAP bytes.
+ *
+ * Where the start of the stream is unknown (a capture that began
+ * mid-connection, or after bytes missing from a capture) the framer hunts:
+ * it tries each byte offset as a frame start and asks the owner whether a
+ * frame could start there (frame_check_request for requests; for responses
+ * the owner matches the correlation id against the requests in flight). The
+ * bytes passed over are counted as skipped. A negative size is the other
+ * way to lose the boundary: with `resync` the framer hunts from the byte
+ * after the bad size; without (the proxy: the stream is exactly what crossed
+ * the socket) the rest of the direction is counted as raw. */
+#ifndef KT_FRAME_H
+#define KT_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define FRAME_HEAD_MAX 64      /* bytes of a lost frame kept (size prefix included) */
+#define FRAME_CHECK_MAX 96     /* a plausibility check never needs more bytes than this */
+#define FRAME_STASH_CAP 4096   /* hunt window */
+
+/* The framer's states. Every change goes through one function (frame.c). */
+#define FRAME_STATES(X)                                                     \
+	X(SIZE, "size")   /* reading the 4-byte size of the next frame */     \
+	X(BODY, "body")   /* gathering a frame that spans chunks */           \
+	X(LOST, "lost")   /* skipping the rest of a frame not delivered */     \
+	X(HUNT, "hunt")   /* looking for a frame boundary */                  \
+	X(RAW, "raw")     /* framing given up: bytes are only counted */
+
+enum frame_state {
+#define FRAME_STATE_ENUM(name, text) FRAME_##name,
+	FRAME_STATES(FRAME_STATE_ENUM)
+#undef FRAME_STATE_ENUM
+};
+const char *frame_state_name(enum frame_state s);
+
+enum frame_verdict { FRAME_NO = 0, FRAME_YES, FRAME_MORE };
+
+/* Why a frame was not delivered whole. */
+enum frame_loss { FRAME_LOSS_OVERSIZED, FRAME_LOSS_GAP, FRAME_LOSS_CLOSED };
+
+struct frame_sink {
+	/* A whole frame (without the size prefix); valid during the call. */
+	void (*frame)(void *ctx, const uint8_t *p, uint32_t n, int64_t ts_us);
+	/* A frame whose bytes will not all be delivered: `head` holds its first
+	 * bytes after the size prefix (head_len may be 0), `size` its declared size. */
+	void (*lost)(void *ctx, const uint8_t *head, uint32_t head_len, uint32_t size,
+		     enum frame_loss why, int64_t ts_us);
+	/* Could a frame start at p? p[0..3] is the size prefix; `avail` bytes are
+	 * readable. Return FRAME_MORE only when avail < FRAME_CHECK_MAX. */
+	enum frame_verdict (*check)(void *ctx, const uint8_t *p, size_t avail);
+	/* A message for the user. May be NULL. */
+	void (*notice)(void *ctx, const char *msg);
+	void *ctx;
+};
+
+struct frame_counters {
+	uint64_t frames;
+	uint64_t bytes;          /* all bytes fed */
+	uint64_t bad_sizes;      /* negative or over max_frame */
+	uint64_t lost_frames;    /* not delivered whole (oversized, gap, close) */
+	uint64_t skipped_bytes;  /* passed over while hunting, in lost frames, or raw */
+	uint64_t gaps;
+	uint64_t gap_bytes;
+};
+
+struct framer {
+	enum frame_state state;
+	bool resync;
+	uint32_t max_frame;
+	struct frame_sink sink;
+	/* The start of the current frame: size prefix and first bytes. */
+	uint8_t head[FRAME_HEAD_MAX];
+	uint32_t head_len;
+	uint32_t size;           /* declared size of the current frame */
+	int64_t start_ts;        /* when its first byte came */
+	/* BODY: the frame gathered so far. */
+	uint8_t *body;
+	uint32_t body_len, body_cap;
+	/* LOST: bytes of the current frame still to pass over. */
+	uint64_t lost_left;
+	/* HUNT: bytes not yet ruled out as a frame start. */
+	uint8_t *stash;
+	size_t stash_len;
+	uint64_t hunt_skipped;   /* skipped in the current hunt, for the notice */
+	struct frame_counters c;
+};
+
+void frame_init(struct framer *f, uint32_t max_frame, bool resync, const struct frame_sink *sink);
+void frame_free(struct framer *f);
+/* Bytes of this direction, in order. */
+void frame_feed(struct framer *f, const uint8_t *p, size_t n, int64_t ts_us);
+/* n bytes are missing here. */
+void frame_gap(struct framer *f, uint64_t n, int64_t ts_us);
+/* The next bytes may start mid-frame: hunt for a boundary (needs resync). */
+void frame_hunt(struct framer *f);
+/* No more bytes: a frame in progress is reported lost, a hunt ends. */
+void frame_close(struct framer *f, int64_t ts_us);
+
+/* Could a Kafka request frame start at p (size prefix first)? Checks the
+ * size against max_frame (0: no limit), that the api key and version are
+ * known to the schema tables, a non-negative correlation id, and a client id
+ * whose length fits the frame and whose bytes are printable. Used to hunt and
+ * to tell the client side of a connection from the broker side. */
+enum frame_verdict frame_check_request(const uint8_t *p, size_t avail, uint32_t max_frame);
+/* The same for a frame whose size (`size`) is already known: h is the first
+ * byte after the size prefix, `avail` bytes from there are readable. */
+enum frame_verdict frame_check_request_header(const uint8_t *h, size_t avail, uint32_t size);
+
+#endif
