@@ -1,0 +1,1536 @@
+/* store: the SQLite recording (see store.h and docs/store.md).
+ *
+ *   store_append ──copy──> queue (mutex + condvars, bounded) ──> writer thread
+ *                                                                  │ decode (report module)
+ *                                                                  │ redact
+ *                                                                  └ INSERT ... in batches
+ *
+ * Only the writer thread touches the sqlite3 handle once store_open has
+ * returned. Connection rows are keyed by the caller's per-session connection
+ * id through a small hash map owned by the writer. */
+#include "config.h"
+#include "store/store.h"
+#include "store/extract.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/schema.h"
+#include "util/buf.h"
+
+/* The flag bits are stored in files: they must never change meaning. */
+_Static_assert(EXCHANGE_UNANSWERED == 0x0001, "stored flag bit");
+_Static_assert(EXCHANGE_ACKS0 == 0x0002, "stored flag bit");
+_Static_assert(EXCHANGE_REQ_MALFORMED == 0x0008, "stored flag bit");
+_Static_assert(EXCHANGE_RESP_MALFORMED == 0x0010, "stored flag bit");
+
+/* ---- schema ------------------------------------------------------------ */
+
+struct migration {
+	int version;
+	const char *description;
+	const char *sql;
+};
+
+static const struct migration migrations[] = {
+	{1, "sessions, connections, exchanges, records",
+	 "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;\n"
+	 "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL,\n"
+	 "  description TEXT NOT NULL);\n"
+	 "CREATE TABLE sessions(id INTEGER PRIMARY KEY, kafkatap_version TEXT NOT NULL,\n"
+	 "  mode TEXT NOT NULL, command_line TEXT, started_us INTEGER NOT NULL, ended_us INTEGER);\n"
+	 "CREATE TABLE connections(id INTEGER PRIMARY KEY,\n"
+	 "  session_id INTEGER NOT NULL REFERENCES sessions(id), conn_id INTEGER NOT NULL,\n"
+	 "  client_addr TEXT, broker_addr TEXT, broker_node_id INTEGER, started_us INTEGER,\n"
+	 "  ended_us INTEGER, bytes_to_broker INTEGER, bytes_to_client INTEGER, close_reason TEXT);\n"
+	 "CREATE TABLE exchanges(id INTEGER PRIMARY KEY,\n"
+	 "  session_id INTEGER NOT NULL REFERENCES sessions(id),\n"
+	 "  connection_id INTEGER REFERENCES connections(id), seq INTEGER, correlation_id INTEGER,\n"
+	 "  api_key INTEGER, api_name TEXT, api_version INTEGER, client_id TEXT,\n"
+	 "  request_us INTEGER, response_us INTEGER, latency_us INTEGER,\n"
+	 "  request_size INTEGER, response_size INTEGER, error_code INTEGER,\n"
+	 "  has_error INTEGER NOT NULL DEFAULT 0, flags INTEGER NOT NULL DEFAULT 0,\n"
+	 "  request_raw BLOB, response_raw BLOB, request_json TEXT, response_json TEXT);\n"
+	 "CREATE TABLE records(id INTEGER PRIMARY KEY,\n"
+	 "  exchange_id INTEGER NOT NULL REFERENCES exchanges(id),\n"
+	 "  direction TEXT NOT NULL CHECK(direction IN ('produce', 'fetch')),\n"
+	 "  topic TEXT, partition INTEGER, \"offset\" INTEGER, timestamp INTEGER,\n"
+	 "  key BLOB, value BLOB, headers_json TEXT);\n"
+	 "CREATE INDEX exchanges_time ON exchanges(request_us);\n"
+	 "CREATE INDEX exchanges_api ON exchanges(api_key, request_us);\n"
+	 "CREATE INDEX records_topic ON records(topic, partition, \"offset\");\n"
+	 "CREATE INDEX records_exchange ON records(exchange_id);\n"},
+	{2, "error names, flag columns, key/value sizes, topic ids; client and error indexes",
+	 "ALTER TABLE exchanges ADD COLUMN error_name TEXT;\n"
+	 "UPDATE exchanges SET error_name = kt_error_name(error_code) WHERE error_code <> 0;\n"
+	 "ALTER TABLE exchanges ADD COLUMN unanswered INTEGER\n"
+	 "  GENERATED ALWAYS AS ((flags & 1) <> 0) VIRTUAL;\n"
+	 "ALTER TABLE exchanges ADD COLUMN acks0 INTEGER\n"
+	 "  GENERATED ALWAYS AS ((flags & 2) <> 0) VIRTUAL;\n"
+	 "ALTER TABLE exchanges ADD COLUMN malformed INTEGER\n"
+	 "  GENERATED ALWAYS AS ((flags & 24) <> 0) VIRTUAL;\n"
+	 "ALTER TABLE records ADD COLUMN topic_id TEXT;\n"
+	 "ALTER TABLE records ADD COLUMN key_size INTEGER;\n"
+	 "ALTER TABLE records ADD COLUMN value_size INTEGER;\n"
+	 "UPDATE records SET key_size = length(key), value_size = length(value);\n"
+	 "CREATE TABLE flags(bit INTEGER PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL);\n"
+	 "CREATE INDEX exchanges_client ON exchanges(client_id, request_us);\n"
+	 "CREATE INDEX exchanges_error ON exchanges(error_code) WHERE error_code <> 0;\n"},
+};
+#define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+/* The secondary indexes of the current schema (the migrations create them;
+ * a bulk load drops them on a new file and builds them at the end). */
+static const char *const index_sql[] = {
+	"CREATE INDEX IF NOT EXISTS exchanges_time ON exchanges(request_us)",
+	"CREATE INDEX IF NOT EXISTS exchanges_api ON exchanges(api_key, request_us)",
+	"CREATE INDEX IF NOT EXISTS exchanges_client ON exchanges(client_id, request_us)",
+	"CREATE INDEX IF NOT EXISTS exchanges_error ON exchanges(error_code) WHERE error_code <> 0",
+	"CREATE INDEX IF NOT EXISTS records_topic ON records(topic, partition, \"offset\")",
+	"CREATE INDEX IF NOT EXISTS records_exchange ON records(exchange_id)",
+};
+static const char *const index_names[] = {
+	"exchanges_time", "exchanges_api", "exchanges_client", "exchanges_error", "records_topic",
+	"records_exchange",
+};
+#define NINDEXES (sizeof index_sql / sizeof index_sql[0])
+_Static_assert(sizeof index_sql / sizeof index_sql[0] == sizeof index_names / sizeof index_names[0],
+	       "one name per index");
+
+static int create_indexes(sqlite3 *db, char **em)
+{
+	int rc = SQLITE_OK;
+	for (size_t i = 0; i < NINDEXES && rc == SQLITE_OK; i++)
+		rc = sqlite3_exec(db, index_sql[i], NULL, NULL, em);
+	return rc;
+}
+
+const char *store_migration_sql(int version)
+{
+	if (version < 1 || version > NMIGRATIONS)
+		return NULL;
+	return migrations[version - 1].sql;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadline_in(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* kt_error_name(code): the Kafka error name, for migrations and queries. */
+static void sql_error_name(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	const char *n = schema_error_name(sqlite3_value_int(argv[0]));
+	if (n)
+		sqlite3_result_text(ctx, n, -1, SQLITE_STATIC);
+	else
+		sqlite3_result_null(ctx);
+}
+
+/* The command line as one string, shell-quoted where needed. */
+static void join_argv(struct buf *b, int argc, char **argv)
+{
+	for (int i = 0; i < argc && argv && argv[i]; i++) {
+		const char *a = argv[i];
+		if (i)
+			buf_putc(b, ' ');
+		if (*a && strcspn(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") == strlen(a)) {
+			buf_puts(b, a);
+			continue;
+		}
+		buf_putc(b, '\'');
+		for (; *a; a++) {
+			if (*a == '\'')
+				buf_puts(b, "'\\''");
+			else
+				buf_putc(b, *a);
+		}
+		buf_putc(b, '\'');
+	}
+}
+
+/* ---- the connection map (writer thread only) ---------------------------- */
+
+struct conn_slot {
+	uint64_t id;        /* caller's connection id + 1; 0 = empty */
+	int64_t rowid;
+	uint64_t batch;     /* batch that inserted the row (undone on rollback) */
+};
+
+struct conn_map {
+	struct conn_slot *slots;
+	size_t cap, n;  /* cap is a power of two */
+};
+
+static size_t conn_hash(uint64_t k, size_t cap)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	return (size_t)k & (cap - 1);
+}
+
+static struct conn_slot *conn_find(struct conn_map *m, uint64_t id)
+{
+	if (!m->cap)
+		return NULL;
+	for (size_t i = conn_hash(id + 1, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		if (m->slots[i].id == id + 1)
+			return &m->slots[i];
+		if (m->slots[i].id == 0)
+			return NULL;
+	}
+}
+
+static bool conn_put(struct conn_map *m, uint64_t id, int64_t rowid, uint64_t batch)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 64;
+		struct conn_slot *ns = calloc(ncap, sizeof *ns);
+		if (!ns)
+			return false;
+		for (size_t i = 0; i < m->cap; i++) {
+			if (!m->slots[i].id)
+				continue;
+			size_t j = conn_hash(m->slots[i].id, ncap);
+			while (ns[j].id)
+				j = (j + 1) & (ncap - 1);
+			ns[j] = m->slots[i];
+		}
+		free(m->slots);
+		m->slots = ns;
+		m->cap = ncap;
+	}
+	size_t i = conn_hash(id + 1, m->cap);
+	while (m->slots[i].id && m->slots[i].id != id + 1)
+		i = (i + 1) & (m->cap - 1);
+	if (!m->slots[i].id)
+		m->n++;
+	m->slots[i] = (struct conn_slot){id + 1, rowid, batch};
+	return true;
+}
+
+/* Remove with backward-shift deletion, so probe chains stay intact. */
+static void conn_del(struct conn_map *m, struct conn_slot *sl)
+{
+	size_t i = (size_t)(sl - m->slots);
+	m->slots[i].id = 0;
+	m->n--;
+	for (size_t j = (i + 1) & (m->cap - 1); m->slots[j].id; j = (j + 1) & (m->cap - 1)) {
+		size_t h = conn_hash(m->slots[j].id, m->cap);
+		/* Move j back to i when its home is not in (i, j]. */
+		bool between = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+		if (!between) {
+			m->slots[i] = m->slots[j];
+			m->slots[j].id = 0;
+			i = j;
+		}
+	}
+}
+
+/* Forget rows inserted by a rolled-back batch. */
+static void conn_undo_batch(struct conn_map *m, uint64_t batch)
+{
+	for (size_t i = 0; i < m->cap;) {
+		if (m->slots[i].id && m->slots[i].batch == batch)
+			conn_del(m, &m->slots[i]); /* may move another entry into i: look again */
+		else
+			i++;
+	}
+}
+
+static void conn_clear(struct conn_map *m)
+{
+	free(m->slots);
+	m->slots = NULL;
+	m->cap = m->n = 0;
+}
+
+/* ---- queue items -------------------------------------------------------- */
+
+enum item_kind { ITEM_EXCHANGE, ITEM_CONN, ITEM_CONN_END, ITEM_FLUSH, ITEM_REOPEN };
+
+struct item {
+	struct item *next;
+	enum item_kind kind;
+	struct exchange_conn conn;  /* ITEM_EXCHANGE, ITEM_CONN; conn.id for ITEM_CONN_END */
+	struct exchange x;          /* ITEM_EXCHANGE: frames point into data[] */
+	int64_t t_us;               /* ITEM_CONN start, ITEM_CONN_END end */
+	uint64_t n0, n1;            /* ITEM_CONN_END bytes; ITEM_FLUSH ticket in n0 */
+	size_t bytes;               /* frame bytes, for queued_bytes */
+	char reason[64];
+	uint8_t data[];
+};
+
+/* ---- the store ---------------------------------------------------------- */
+
+enum stmt_id {
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_CONN, ST_END_CONN, ST_INS_EXCHANGE,
+	ST_INS_RECORD, ST_END_SESSION, ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_INS_CONN] = "INSERT INTO connections(session_id, conn_id, client_addr, broker_addr,"
+			" broker_node_id, started_us) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_END_CONN] = "UPDATE connections SET ended_us = ?2, bytes_to_broker = ?3,"
+			" bytes_to_client = ?4, close_reason = ?5 WHERE id = ?1",
+	[ST_INS_EXCHANGE] =
+		"INSERT INTO exchanges(session_id, connection_id, seq, correlation_id, api_key,"
+		" api_name, api_version, client_id, request_us, response_us, latency_us,"
+		" request_size, response_size, error_code, has_error, flags, request_raw,"
+		" response_raw, request_json, response_json, error_name)"
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+		" ?17, ?18, ?19, ?20, ?21)",
+	[ST_INS_RECORD] = "INSERT INTO records(exchange_id, direction, topic, topic_id, partition,"
+			  " \"offset\", timestamp, key, value, headers_json, key_size, value_size)"
+			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[ST_END_SESSION] = "UPDATE sessions SET ended_us = ?2 WHERE id = ?1",
+};
+
+struct store {
+	char *path;
+	struct store_opts o;
+	char *mode;
+	char *cmdline;
+
+	/* Shared state, under `mu`. */
+	pthread_mutex_t mu;
+	pthread_cond_t nonempty;   /* the writer waits for items */
+	pthread_cond_t notfull;    /* STORE_FULL_BLOCK producers wait for room */
+	pthread_cond_t flushed_cv; /* store_flush waits for its ticket */
+	struct item *head, *tail;
+	size_t q_exchanges, q_bytes;   /* exchanges in head..tail, their frame bytes */
+	bool stopping;
+	bool writer_waiting;           /* the writer sleeps on `nonempty` */
+	unsigned producers_waiting;    /* store_append callers sleeping on `notfull` */
+	uint64_t flush_next, flush_done;
+	int flush_status;          /* 0, or -1 when a batch failed since the last flush */
+	uint64_t appended, written, nrecords, dropped, errors, batches;
+	uint64_t cpu_us;           /* writer thread CPU time */
+	char last_error[512];
+
+	/* Writer thread only. */
+	struct item *local;        /* items taken from the queue, not yet written */
+	pthread_t thread;
+	bool thread_started;
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	int64_t session_id;
+	struct conn_map conns;
+	uint64_t batch_no;
+	int64_t next_reopen_ms;    /* when db == NULL: next attempt */
+	char logged[512];          /* last message logged */
+	int64_t logged_ms;
+	uint64_t suppressed;
+	struct extract *ex;
+	bool deferred;             /* the secondary indexes are to be built at session end */
+};
+
+const char *store_path(const struct store *s)
+{
+	return s->path;
+}
+
+void store_opts_default(struct store_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->keep_raw = true;
+	o->keep_records = true;
+	o->values = STORE_REDACT_NONE;
+	o->when_full = STORE_FULL_BLOCK;
+}
+
+bool store_redact_parse(const char *s, enum store_redact *out)
+{
+	if (strcmp(s, "none") == 0)
+		*out = STORE_REDACT_NONE;
+	else if (strcmp(s, "hash") == 0)
+		*out = STORE_REDACT_HASH;
+	else if (strcmp(s, "drop") == 0)
+		*out = STORE_REDACT_DROP;
+	else
+		return false;
+	return true;
+}
+
+bool store_full_parse(const char *s, enum store_full *out)
+{
+	if (strcmp(s, "block") == 0)
+		*out = STORE_FULL_BLOCK;
+	else if (strcmp(s, "drop") == 0)
+		*out = STORE_FULL_DROP;
+	else
+		return false;
+	return true;
+}
+
+static void emit_log(const struct store *s, const char *msg)
+{
+	if (s->o.log)
+		s->o.log(s->o.log_ctx, msg);
+	else
+		fprintf(stderr, "kafkatap: %s\n", msg);
+}
+
+/* Record an error (counted by the caller): remember it as last_error and log
+ * it, unless the same message was logged less than 10 s ago. */
+static void store_error(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void store_error(struct store *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->last_error, sizeof s->last_error, "%s", msg);
+	pthread_mutex_unlock(&s->mu);
+	int64_t t = mono_ms();
+	if (strcmp(msg, s->logged) == 0 && t - s->logged_ms < 10000) {
+		s->suppressed++;
+		return;
+	}
+	if (s->suppressed) {
+		char m2[600];
+		snprintf(m2, sizeof m2, "%s (and %llu more times)", msg, (unsigned long long)s->suppressed);
+		emit_log(s, m2);
+	} else {
+		emit_log(s, msg);
+	}
+	s->suppressed = 0;
+	snprintf(s->logged, sizeof s->logged, "%s", msg);
+	s->logged_ms = t;
+}
+
+/* "PATH: SQLite's message (what to do)". */
+static const char *sqlite_hint(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return " (the disk, or the store's size limit, is full: free space or rotate the file)";
+	case SQLITE_READONLY:
+		return " (the file or its directory is read-only: check permissions and mount options)";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return " (another process holds a write lock on the file)";
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return " (the file is damaged or not a SQLite database)";
+	case SQLITE_CANTOPEN:
+		return " (check that the directory exists and is writable)";
+	case SQLITE_IOERR:
+		return " (an I/O error from the operating system)";
+	default:
+		return "";
+	}
+}
+
+static void db_error(struct store *s, sqlite3 *db, int rc, const char *what)
+{
+	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	store_error(s, "store %s: %s: %s%s", s->path, what, msg, sqlite_hint(rc));
+}
+
+bool store_parse_time(const char *s, int64_t *us)
+{
+	char *end;
+	if (!s || !*s)
+		return false;
+	if (strchr(s, '-') == NULL) {
+		errno = 0;
+		double v = strtod(s, &end);
+		if (errno || *end || v < 0 || v > 1e13)
+			return false;
+		*us = (int64_t)(v * 1e6 + 0.5);
+		return true;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	int n = 0, year, mon, day, hh = 0, mm = 0, ss = 0;
+	if (sscanf(s, "%4d-%2d-%2d%n", &year, &mon, &day, &n) != 3)
+		return false;
+	const char *p = s + n;
+	long frac_us = 0;
+	if (*p == 'T' || *p == ' ') {
+		p++;
+		int k = 0;
+		if (sscanf(p, "%2d:%2d%n", &hh, &mm, &k) != 2)
+			return false;
+		p += k;
+		if (*p == ':') {
+			p++;
+			if (sscanf(p, "%2d%n", &ss, &k) != 1)
+				return false;
+			p += k;
+			if (*p == '.') {
+				p++;
+				long scale = 100000;
+				while (*p >= '0' && *p <= '9') {
+					frac_us += (*p - '0') * scale;
+					scale /= 10;
+					p++;
+				}
+			}
+		}
+	}
+	if (*p == 'Z')
+		p++;
+	else if (strcmp(p, "+00:00") == 0)
+		p += 6;
+	if (*p || mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
+		return false;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	time_t t = timegm(&tm);
+	*us = (int64_t)t * 1000000 + frac_us;
+	return true;
+}
+
+/* ---- opening, creating, migrating --------------------------------------- */
+
+static int exec_fmt(sqlite3 *db, char **errmsg, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *sql = sqlite3_vmprintf(fmt, ap);
+	va_end(ap);
+	if (!sql)
+		return SQLITE_NOMEM;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, errmsg);
+	sqlite3_free(sql);
+	return rc;
+}
+
+/* sqlite3_exec, retried while another process holds a lock SQLite does not
+ * wait for by itself (e.g. while a new file switches to WAL, its busy
+ * handler is not called), for up to busy_ms. */
+static int exec_retry(sqlite3 *db, const char *sql, char **em, unsigned busy_ms)
+{
+	int64_t until = mono_ms() + busy_ms;
+	for (;;) {
+		sqlite3_free(*em);
+		*em = NULL;
+		int rc = sqlite3_exec(db, sql, NULL, NULL, em);
+		if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || mono_ms() >= until)
+			return rc;
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int pragma_int(sqlite3 *db, const char *pragma, int *out)
+{
+	sqlite3_stmt *st;
+	char sql[128];
+	snprintf(sql, sizeof sql, "PRAGMA %s", pragma);
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Bring the schema up to STORE_SCHEMA_VERSION from `have` (0 for a new
+ * file). Runs inside the caller's transaction. */
+static int migrate(sqlite3 *db, int have, char *err, size_t errlen, const char *path)
+{
+	for (int v = have + 1; v <= NMIGRATIONS; v++) {
+		char *em = NULL;
+		const struct migration *m = &migrations[v - 1];
+		int rc = sqlite3_exec(db, m->sql, NULL, NULL, &em);
+		if (rc == SQLITE_OK)
+			rc = exec_fmt(db, &em,
+				      "INSERT INTO schema_migrations(version, applied_us, description)"
+				      " VALUES(%d, %lld, %Q);"
+				      "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', %d);"
+				      "PRAGMA user_version = %d;",
+				      v, (long long)now_us(), m->description, v, v);
+		if (rc == SQLITE_OK && v == 1)
+			rc = exec_fmt(db, &em,
+				      "INSERT INTO meta(key, value) VALUES('application', 'kafkatap');"
+				      "INSERT INTO meta(key, value) VALUES('created_by', %Q);"
+				      "PRAGMA application_id = %d;",
+				      "kafkatap " PACKAGE_VERSION, STORE_APPLICATION_ID);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s schema version %d: %s%s", path,
+				 have ? "migrating to" : "creating", v,
+				 em ? em : sqlite3_errmsg(db), sqlite_hint(rc));
+			sqlite3_free(em);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The flags table mirrors EXCHANGE_FLAGS (new bits appear on open). */
+static int write_flag_names(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO flags(bit, name, description) VALUES(?1, ?2, ?3)",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+#define FLAG_ROW(name, bit, json, desc)                         \
+	if (rc == SQLITE_OK || rc == SQLITE_DONE) {                 \
+		sqlite3_bind_int(st, 1, bit);                           \
+		sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);      \
+		sqlite3_bind_text(st, 3, desc, -1, SQLITE_STATIC);      \
+		rc = sqlite3_step(st);                                  \
+		sqlite3_reset(st);                                      \
+	}
+	EXCHANGE_FLAGS(FLAG_ROW)
+#undef FLAG_ROW
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Check that an existing file is a kafkatap database and return its
+ * version (0 for an empty file). */
+static int check_existing(sqlite3 *db, int *version, char *err, size_t errlen, const char *path)
+{
+	int app = 0, uv = 0, ntables = 0;
+	int rc = pragma_int(db, "application_id", &app);
+	if (rc == SQLITE_OK)
+		rc = pragma_int(db, "user_version", &uv);
+	if (rc == SQLITE_OK) {
+		sqlite3_stmt *st;
+		rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				ntables = sqlite3_column_int(st, 0);
+			rc = sqlite3_finalize(st);
+		}
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot read the database: %s%s", path, sqlite3_errmsg(db),
+			 sqlite_hint(rc));
+		return -1;
+	}
+	if (ntables == 0 && app == 0) {
+		*version = 0;
+		return 0;
+	}
+	if (app != STORE_APPLICATION_ID) {
+		snprintf(err, errlen, "%s: not a kafkatap database (a SQLite file with other tables)",
+			 path);
+		return -1;
+	}
+	if (uv > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+			 "%s: written by a newer kafkatap (schema version %d; this build knows up to %d)",
+			 path, uv, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	*version = uv;
+	return 0;
+}
+
+/* Create the file with mode 0600 (SQLite gives its -wal and -shm files the
+ * database file's mode), open it and bring its schema up to date. */
+static sqlite3 *db_open(const char *path, uint64_t max_db_bytes, unsigned busy_ms, bool defer,
+			bool *deferred, char *err, size_t errlen)
+{
+	*deferred = false;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot create or open: %s%s", path, strerror(errno),
+			 errno == EROFS || errno == EACCES ? " (choose a writable location)" : "");
+		return NULL;
+	}
+	close(fd);
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot open: %s%s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+			 sqlite_hint(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, (int)busy_ms);
+	sqlite3_create_function(db, "kt_error_name", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				sql_error_name, NULL, NULL);
+	char *em = NULL;
+	int version = 0;
+	/* journal_mode=WAL both reads the header (a non-database fails here) and
+	 * switches the file to WAL. */
+	rc = exec_retry(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+			    " PRAGMA foreign_keys = OFF; PRAGMA cache_size = -32768;"
+			    " PRAGMA wal_autocheckpoint = 10000;", &em, busy_ms);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s%s", path, em ? em : sqlite3_errmsg(db), sqlite_hint(rc));
+		goto fail;
+	}
+	/* Check, create or migrate under the write lock, in one transaction:
+	 * recorders starting together on a new file do not race, and a failed
+	 * migration leaves the file as it was. */
+	rc = exec_retry(db, "BEGIN IMMEDIATE", &em, busy_ms);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: taking the write lock: %s%s", path, em ? em : sqlite3_errmsg(db),
+			 sqlite_hint(rc));
+		goto fail;
+	}
+	if (check_existing(db, &version, err, errlen, path) < 0 ||
+	    migrate(db, version, err, errlen, path) < 0)
+		goto fail_rollback;
+	if (defer && version == 0) {
+		/* A new file for a bulk load: indexes are built once at the end. */
+		for (size_t i = 0; i < NINDEXES && rc == SQLITE_OK; i++)
+			rc = exec_fmt(db, &em, "DROP INDEX %s", index_names[i]);
+		*deferred = rc == SQLITE_OK;
+	} else {
+		/* Also rebuilds any index a bulk load killed before its end left out. */
+		rc = create_indexes(db, &em);
+	}
+	if (rc == SQLITE_OK)
+		rc = write_flag_names(db);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &em);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: writing the schema: %s%s", path, em ? em : sqlite3_errmsg(db),
+			 sqlite_hint(rc));
+		goto fail_rollback;
+	}
+	if (max_db_bytes) {
+		int page = 4096;
+		pragma_int(db, "page_size", &page);
+		uint64_t pages = max_db_bytes / (uint64_t)(page > 0 ? page : 4096);
+		rc = exec_fmt(db, &em, "PRAGMA max_page_count = %llu",
+			      (unsigned long long)(pages ? pages : 1));
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", path, em ? em : sqlite3_errmsg(db));
+			goto fail;
+		}
+	}
+	sqlite3_free(em);
+	return db;
+fail_rollback:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+fail:
+	sqlite3_free(em);
+	sqlite3_close(db);
+	return NULL;
+}
+
+struct sqlite3 *store_open_read(const char *path, int *version, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return NULL;
+	}
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot open: %s%s", path,
+			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), sqlite_hint(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	sqlite3_create_function(db, "kt_error_name", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				sql_error_name, NULL, NULL);
+	int app = 0, uv = 0;
+	rc = pragma_int(db, "application_id", &app);
+	if (rc == SQLITE_OK)
+		rc = pragma_int(db, "user_version", &uv);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s%s", path, sqlite3_errmsg(db), sqlite_hint(rc));
+	} else if (app != STORE_APPLICATION_ID || uv < 1) {
+		snprintf(err, errlen, "%s: not a kafkatap database (record one with 'kafkatap decode -w' "
+			 "or 'kafkatap proxy -w')", path);
+	} else if (uv > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s: written by a newer kafkatap (schema version %d; this build knows up to %d)",
+			 path, uv, STORE_SCHEMA_VERSION);
+	} else {
+		*version = uv;
+		return db;
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+static void finalize_stmts(struct store *s)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(s->st[i]);
+		s->st[i] = NULL;
+	}
+}
+
+/* Open the file, prepare statements and start a session row. */
+static int session_start(struct store *s, char *err, size_t errlen)
+{
+	sqlite3 *db = db_open(s->path, s->o.max_db_bytes, s->o.busy_ms, s->o.defer_indexes,
+			      &s->deferred, err, errlen);
+	if (!db)
+		return -1;
+	for (int i = 0; i < ST_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "%s: preparing a statement: %s", s->path, sqlite3_errmsg(db));
+			finalize_stmts(s);
+			sqlite3_close(db);
+			return -1;
+		}
+	}
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "INSERT INTO sessions(kafkatap_version, mode, command_line,"
+				    " started_us) VALUES(?1, ?2, ?3, ?4)", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, PACKAGE_VERSION, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, s->mode, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, s->cmdline, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now_us());
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s: starting a session: %s%s", s->path, sqlite3_errmsg(db),
+			 sqlite_hint(rc));
+		finalize_stmts(s);
+		sqlite3_close(db);
+		return -1;
+	}
+	s->session_id = sqlite3_last_insert_rowid(db);
+	s->db = db;
+	conn_clear(&s->conns);
+	return 0;
+}
+
+/* End the session row and close the file (writer thread, or store_open on failure). */
+static void session_end(struct store *s)
+{
+	if (!s->db)
+		return;
+	if (s->deferred) {
+		char *em = NULL;
+		int rc = create_indexes(s->db, &em);
+		if (rc != SQLITE_OK) {
+			store_error(s, "store %s: building the indexes: %s%s (the next recorder to open "
+				    "the file builds them)", s->path, em ? em : sqlite3_errmsg(s->db),
+				    sqlite_hint(rc));
+			pthread_mutex_lock(&s->mu);
+			s->errors++;
+			pthread_mutex_unlock(&s->mu);
+		}
+		sqlite3_free(em);
+		s->deferred = false;
+	}
+	sqlite3_stmt *st = s->st[ST_END_SESSION];
+	sqlite3_bind_int64(st, 1, s->session_id);
+	sqlite3_bind_int64(st, 2, now_us());
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		db_error(s, s->db, rc, "ending the session");
+		pthread_mutex_lock(&s->mu);
+		s->errors++;
+		pthread_mutex_unlock(&s->mu);
+	}
+	finalize_stmts(s);
+	rc = sqlite3_close(s->db);
+	if (rc != SQLITE_OK)
+		store_error(s, "store %s: closing: %s", s->path, sqlite3_errstr(rc));
+	s->db = NULL;
+	conn_clear(&s->conns);
+}
+
+/* ---- writing (writer thread) -------------------------------------------- */
+
+/* Step and reset. The hot inserts bind every parameter each time; others
+ * have theirs cleared here. */
+static int step_bound(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		db_error(s, s->db, rc, what);
+		return -1;
+	}
+	return 0;
+}
+
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		db_error(s, s->db, rc, what);
+		return -1;
+	}
+	return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *p, size_t n)
+{
+	if (p)
+		sqlite3_bind_text(st, i, p, (int)n, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_i64_if(sqlite3_stmt *st, int i, bool present, int64_t v)
+{
+	if (present)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_blob_or_null(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	if (p)
+		sqlite3_bind_blob(st, i, n ? p : "", (int)n, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* The row id of a connection, inserting it on first sight. */
+static int64_t conn_row(struct store *s, const struct exchange_conn *c, int64_t start_us)
+{
+	struct conn_slot *sl = conn_find(&s->conns, c->id);
+	if (sl)
+		return sl->rowid;
+	sqlite3_stmt *st = s->st[ST_INS_CONN];
+	sqlite3_bind_int64(st, 1, s->session_id);
+	sqlite3_bind_int64(st, 2, (int64_t)c->id);
+	sqlite3_bind_text(st, 3, c->client, (int)strnlen(c->client, sizeof c->client), SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->broker, (int)strnlen(c->broker, sizeof c->broker), SQLITE_STATIC);
+	if (c->broker_node_id >= 0)
+		sqlite3_bind_int(st, 5, c->broker_node_id);
+	if (start_us)
+		sqlite3_bind_int64(st, 6, start_us);
+	if (step_done(s, st, "inserting a connection") < 0)
+		return -1;
+	int64_t row = sqlite3_last_insert_rowid(s->db);
+	if (!conn_put(&s->conns, c->id, row, s->batch_no)) {
+		store_error(s, "store %s: out of memory", s->path);
+		return -1;
+	}
+	return row;
+}
+
+struct record_ctx {
+	struct store *s;
+	int64_t exchange_row;
+	int nrecords;
+	int failed;
+};
+
+/* Called by the decoder for every record of a Produce request / Fetch response. */
+static bool put_record(void *ctx, const struct extract_record *r)
+{
+	struct record_ctx *rc = ctx;
+	struct store *s = rc->s;
+	sqlite3_stmt *st = s->st[ST_INS_RECORD];
+	sqlite3_bind_int64(st, 1, rc->exchange_row);
+	sqlite3_bind_text(st, 2, r->fetch ? "fetch" : "produce", -1, SQLITE_STATIC);
+	bind_text_or_null(st, 3, r->topic, r->topic_len);
+	bind_text_or_null(st, 4, r->topic_id, r->topic_id ? strlen(r->topic_id) : 0);
+	sqlite3_bind_int(st, 5, r->partition);
+	sqlite3_bind_int64(st, 6, r->offset);
+	bind_i64_if(st, 7, r->has_timestamp, r->timestamp);
+	bind_blob_or_null(st, 8, r->key, r->key_len);
+	if (r->value_text)
+		bind_text_or_null(st, 9, (const char *)r->value, r->value_len);
+	else
+		bind_blob_or_null(st, 9, r->value, r->value_len);
+	bind_text_or_null(st, 10, r->headers_json, r->headers_json_len);
+	bind_i64_if(st, 11, r->key_size >= 0, r->key_size);
+	bind_i64_if(st, 12, r->value_size >= 0, r->value_size);
+	if (step_bound(s, st, "inserting a record") < 0) {
+		rc->failed = 1;
+		return false;
+	}
+	rc->nrecords++;
+	return true;
+}
+
+/* Write one exchange. Returns the number of records written, or -1. */
+static int write_exchange(struct store *s, struct item *it)
+{
+	const struct exchange *x = &it->x;
+	int64_t conn = conn_row(s, &it->conn, 0);
+	if (conn < 0)
+		return -1;
+	struct extract_out d;
+	extract_exchange(s->ex, x, &d);
+	sqlite3_stmt *st = s->st[ST_INS_EXCHANGE];
+	sqlite3_bind_int64(st, 1, s->session_id);
+	sqlite3_bind_int64(st, 2, conn);
+	sqlite3_bind_int64(st, 3, (int64_t)x->seq);
+	sqlite3_bind_int(st, 4, x->correlation_id);
+	sqlite3_bind_int(st, 5, x->api_key);
+	const char *api = schema_api_name(x->api_key);
+	bind_text_or_null(st, 6, api, api ? strlen(api) : 0);
+	sqlite3_bind_int(st, 7, x->api_version);
+	bind_text_or_null(st, 8, d.client_id, d.client_id_len);
+	bind_i64_if(st, 9, x->request_us != 0, x->request_us);
+	bind_i64_if(st, 10, x->response_us != 0, x->response_us);
+	bind_i64_if(st, 11, x->request_us && x->response_us, x->response_us - x->request_us);
+	bind_i64_if(st, 12, x->request != NULL, x->request_len);
+	bind_i64_if(st, 13, x->response != NULL, x->response_len);
+	bind_i64_if(st, 14, x->response && d.error_known, d.error_code);
+	sqlite3_bind_int(st, 15, d.error_code != 0);
+	sqlite3_bind_int64(st, 16, (int64_t)(x->flags | d.flags));
+	bind_blob_or_null(st, 17, d.request_raw, d.request_raw_len);
+	bind_blob_or_null(st, 18, d.response_raw, d.response_raw_len);
+	bind_text_or_null(st, 19, d.request_json, d.request_json_len);
+	bind_text_or_null(st, 20, d.response_json, d.response_json_len);
+	const char *en = d.error_code ? schema_error_name(d.error_code) : NULL;
+	bind_text_or_null(st, 21, en, en ? strlen(en) : 0);
+	if (step_bound(s, st, "inserting an exchange") < 0)
+		return -1;
+	struct record_ctx rc = {s, sqlite3_last_insert_rowid(s->db), 0, 0};
+	if (d.has_records && s->o.keep_records)
+		extract_records(s->ex, put_record, &rc);
+	return rc.failed ? -1 : rc.nrecords;
+}
+
+static int write_item(struct store *s, struct item *it)
+{
+	switch (it->kind) {
+	case ITEM_EXCHANGE:
+		return write_exchange(s, it);
+	case ITEM_CONN:
+		return conn_row(s, &it->conn, it->t_us) < 0 ? -1 : 0;
+	case ITEM_CONN_END: {
+		struct conn_slot *sl = conn_find(&s->conns, it->conn.id);
+		int64_t row;
+		if (sl)
+			row = sl->rowid;
+		else if ((row = conn_row(s, &it->conn, 0)) < 0)
+			return -1;
+		sqlite3_stmt *st = s->st[ST_END_CONN];
+		sqlite3_bind_int64(st, 1, row);
+		if (it->t_us)
+			sqlite3_bind_int64(st, 2, it->t_us);
+		sqlite3_bind_int64(st, 3, (int64_t)it->n0);
+		sqlite3_bind_int64(st, 4, (int64_t)it->n1);
+		if (it->reason[0])
+			sqlite3_bind_text(st, 5, it->reason, -1, SQLITE_STATIC);
+		if (step_done(s, st, "ending a connection") < 0)
+			return -1;
+		sl = conn_find(&s->conns, it->conn.id);
+		if (sl)
+			conn_del(&s->conns, sl);
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static void item_free(struct item *it)
+{
+	free(it);
+}
+
+/* Take the next item, waiting until `deadline` (NULL: don't wait). Items
+ * are moved from the shared queue to the writer's own list a chunk at a
+ * time, so the lock is taken once per chunk, not once per item, and blocked
+ * producers are woken once per chunk. */
+static struct item *queue_pop(struct store *s, const struct timespec *deadline)
+{
+	if (!s->local) {
+		pthread_mutex_lock(&s->mu);
+		while (!s->head && deadline && !s->stopping) {
+			s->writer_waiting = true;
+			int rc = pthread_cond_timedwait(&s->nonempty, &s->mu, deadline);
+			s->writer_waiting = false;
+			if (rc != 0)
+				break;
+		}
+		struct item *first = s->head, *last = NULL;
+		unsigned n = 0;
+		for (struct item *it = first; it && n < s->o.batch_rows; it = it->next, n++) {
+			if (it->kind == ITEM_EXCHANGE) {
+				s->q_exchanges--;
+				s->q_bytes -= it->bytes;
+			}
+			last = it;
+		}
+		if (last) {
+			s->head = last->next;
+			if (!s->head)
+				s->tail = NULL;
+			last->next = NULL;
+			s->local = first;
+		}
+		if (s->producers_waiting)
+			pthread_cond_broadcast(&s->notfull);
+		pthread_mutex_unlock(&s->mu);
+	}
+	struct item *it = s->local;
+	if (it)
+		s->local = it->next;
+	return it;
+}
+
+/* Without a database (a reopen failed) items are counted as lost. */
+static void try_reopen(struct store *s)
+{
+	int64_t t = mono_ms();
+	if (t < s->next_reopen_ms)
+		return;
+	s->next_reopen_ms = t + 1000;
+	char err[512];
+	if (session_start(s, err, sizeof err) < 0)
+		store_error(s, "store %s: reopening: %s", s->path, err);
+}
+
+/* One transaction: up to batch_rows exchanges or batch_ms milliseconds. */
+static void run_batch(struct store *s)
+{
+	if (!s->db)
+		try_reopen(s);
+	s->batch_no++;
+	bool in_txn = false, failed = false, reopen = false;
+	uint64_t flush_ticket = 0;
+	unsigned n = 0, nx = 0, nrec = 0;
+	if (s->db) {
+		if (step_done(s, s->st[ST_BEGIN], "starting a transaction") == 0)
+			in_txn = true;
+		else
+			failed = true;
+	}
+	struct timespec deadline;
+	deadline_in(&deadline, s->o.batch_ms);
+	int64_t end_ms = mono_ms() + s->o.batch_ms;
+	for (;;) {
+		struct item *it = queue_pop(s, n ? &deadline : NULL);
+		if (!it)
+			break;
+		if (it->kind == ITEM_FLUSH) {
+			flush_ticket = it->n0;
+			item_free(it);
+			break;
+		}
+		if (it->kind == ITEM_REOPEN) {
+			reopen = true;
+			item_free(it);
+			break;
+		}
+		n++;
+		if (it->kind == ITEM_EXCHANGE)
+			nx++;
+		if (in_txn && !failed) {
+			int r = write_item(s, it);
+			if (r < 0)
+				failed = true;
+			else if (it->kind == ITEM_EXCHANGE)
+				nrec += (unsigned)r;
+		} else {
+			failed = true;
+		}
+		item_free(it);
+		/* After an error in an open file, stop: the rest is tried in the next batch. */
+		if (failed && s->db)
+			break;
+		if (n >= s->o.batch_rows || mono_ms() >= end_ms)
+			break;
+	}
+	if (in_txn && !failed && step_done(s, s->st[ST_COMMIT], "committing") < 0)
+		failed = true;
+	if (failed && s->db) {
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_step(s->st[ST_ROLLBACK]), sqlite3_reset(s->st[ST_ROLLBACK]);
+		conn_undo_batch(&s->conns, s->batch_no);
+	}
+	if (failed && !s->db)
+		store_error(s, "store %s: not open; %u exchanges lost", s->path, nx);
+	pthread_mutex_lock(&s->mu);
+	if (failed) {
+		/* Lost: the exchanges of the batch, or one for a lost connection
+		 * event; a batch that held only a flush lost nothing. */
+		s->errors += nx ? nx : n ? 1 : 0;
+		s->flush_status = -1;
+	} else {
+		s->written += nx;
+		s->nrecords += nrec;
+		s->batches++;
+	}
+	struct timespec cpu;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+		s->cpu_us = (uint64_t)cpu.tv_sec * 1000000 + (uint64_t)cpu.tv_nsec / 1000;
+	if (flush_ticket) {
+		s->flush_done = flush_ticket;
+		pthread_cond_broadcast(&s->flushed_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (reopen) {
+		session_end(s);
+		s->next_reopen_ms = 0;
+		try_reopen(s);
+		if (!s->db) {
+			pthread_mutex_lock(&s->mu);
+			s->errors++;
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *s = arg;
+	for (;;) {
+		if (s->local) {
+			run_batch(s);
+			continue;
+		}
+		pthread_mutex_lock(&s->mu);
+		while (!s->head && !s->stopping) {
+			s->writer_waiting = true;
+			pthread_cond_wait(&s->nonempty, &s->mu);
+			s->writer_waiting = false;
+		}
+		bool done = !s->head && s->stopping;
+		pthread_mutex_unlock(&s->mu);
+		if (done)
+			break;
+		run_batch(s);
+	}
+	session_end(s);
+	struct timespec cpu;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+		pthread_mutex_lock(&s->mu);
+		s->cpu_us = (uint64_t)cpu.tv_sec * 1000000 + (uint64_t)cpu.tv_nsec / 1000;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+static void store_free(struct store *s)
+{
+	struct item *lists[2] = {s->head, s->local};
+	for (int i = 0; i < 2; i++) {
+		for (struct item *it = lists[i], *next; it; it = next) {
+			next = it->next;
+			item_free(it);
+		}
+	}
+	extract_free(s->ex);
+	conn_clear(&s->conns);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->nonempty);
+	pthread_cond_destroy(&s->notfull);
+	pthread_cond_destroy(&s->flushed_cv);
+	free(s->path);
+	free(s->mode);
+	free(s->cmdline);
+	free(s);
+}
+
+/* SQLite's memory statistics take a global mutex on every allocation; the
+ * store does not use them. Only possible before SQLite initialises: if
+ * another part of the program used SQLite first, this quietly does nothing. */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+struct store *store_open(const char *path, const struct store_opts *o, const char *mode,
+			 int argc, char **argv, char *err, size_t errlen)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_setup);
+	struct store *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	if (o) {
+		s->o = *o;
+	} else {
+		store_opts_default(&s->o);
+		/* Reading capture files is a bulk load: nobody queries the file
+		 * before the end. */
+		s->o.defer_indexes = mode && strcmp(mode, "decode") == 0;
+	}
+	if (!s->o.queue_max)
+		s->o.queue_max = STORE_DEFAULT_QUEUE_MAX;
+	if (!s->o.queue_max_bytes)
+		s->o.queue_max_bytes = STORE_DEFAULT_QUEUE_BYTES;
+	if (!s->o.batch_rows)
+		s->o.batch_rows = STORE_DEFAULT_BATCH_ROWS;
+	if (!s->o.batch_ms)
+		s->o.batch_ms = STORE_DEFAULT_BATCH_MS;
+	if (!s->o.busy_ms)
+		s->o.busy_ms = 5000;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->nonempty, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->notfull, NULL);
+	pthread_cond_init(&s->flushed_cv, NULL);
+	struct buf cl;
+	buf_init(&cl);
+	join_argv(&cl, argc, argv);
+	s->path = strdup(path);
+	s->mode = strdup(mode ? mode : "decode");
+	s->cmdline = strdup(buf_cstr(&cl));
+	buf_free(&cl);
+	s->ex = extract_new(&s->o);
+	if (!s->path || !s->mode || !s->cmdline || !s->ex) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		store_free(s);
+		return NULL;
+	}
+	if (session_start(s, err, errlen) < 0) {
+		store_free(s);
+		return NULL;
+	}
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+		snprintf(err, errlen, "%s: cannot start the writer thread", path);
+		session_end(s);
+		store_free(s);
+		return NULL;
+	}
+	s->thread_started = true;
+	return s;
+}
+
+static void enqueue_locked(struct store *s, struct item *it)
+{
+	it->next = NULL;
+	if (s->tail)
+		s->tail->next = it;
+	else
+		s->head = it;
+	s->tail = it;
+	if (s->writer_waiting)
+		pthread_cond_signal(&s->nonempty);
+}
+
+static void enqueue(struct store *s, struct item *it)
+{
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, it);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void store_connection(struct store *s, const struct exchange_conn *c, int64_t start_us)
+{
+	struct item *it = calloc(1, sizeof *it);
+	if (!it) {
+		pthread_mutex_lock(&s->mu);
+		s->errors++;
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	it->kind = ITEM_CONN;
+	it->conn = *c;
+	it->t_us = start_us;
+	enqueue(s, it);
+}
+
+void store_connection_end(struct store *s, uint64_t conn_id, int64_t end_us,
+			  uint64_t bytes_to_broker, uint64_t bytes_to_client, const char *reason)
+{
+	struct item *it = calloc(1, sizeof *it);
+	if (!it) {
+		pthread_mutex_lock(&s->mu);
+		s->errors++;
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	it->kind = ITEM_CONN_END;
+	it->conn.id = conn_id;
+	it->conn.broker_node_id = -1;
+	it->t_us = end_us;
+	it->n0 = bytes_to_broker;
+	it->n1 = bytes_to_client;
+	if (reason)
+		snprintf(it->reason, sizeof it->reason, "%s", reason);
+	enqueue(s, it);
+}
+
+bool store_append(struct store *s, const struct exchange *x)
+{
+	size_t rq = x->request ? x->request_len : 0, rs = x->response ? x->response_len : 0;
+	size_t bytes = rq + rs;
+	/* Copy first, outside the lock: producers hold it only to link the item. */
+	struct item *it = malloc(sizeof *it + bytes);
+	if (it) {
+		memset(it, 0, sizeof *it);
+		it->kind = ITEM_EXCHANGE;
+		if (x->conn)
+			it->conn = *x->conn;
+		else
+			it->conn.broker_node_id = -1;
+		it->x = *x;
+		it->x.conn = &it->conn;
+		it->bytes = bytes;
+		if (x->request) {
+			memcpy(it->data, x->request, rq);
+			it->x.request = it->data;
+		}
+		if (x->response) {
+			memcpy(it->data + rq, x->response, rs);
+			it->x.response = it->data + rq;
+		}
+	}
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		if (!it || s->stopping)
+			goto drop;
+		/* One exchange larger than the byte cap alone still goes in when the queue is empty. */
+		bool room = s->q_exchanges < s->o.queue_max &&
+			    (s->q_bytes + bytes <= s->o.queue_max_bytes || s->q_exchanges == 0);
+		if (room)
+			break;
+		if (s->o.when_full == STORE_FULL_DROP)
+			goto drop;
+		s->producers_waiting++;
+		pthread_cond_wait(&s->notfull, &s->mu);
+		s->producers_waiting--;
+	}
+	s->q_exchanges++;
+	s->q_bytes += bytes;
+	s->appended++;
+	enqueue_locked(s, it);
+	pthread_mutex_unlock(&s->mu);
+	return true;
+drop:
+	s->dropped++;
+	pthread_mutex_unlock(&s->mu);
+	free(it);
+	return false;
+}
+
+void store_get_counters(struct store *s, struct store_counters *c)
+{
+	pthread_mutex_lock(&s->mu);
+	c->queued = s->q_exchanges;
+	c->queued_bytes = s->q_bytes;
+	c->appended = s->appended;
+	c->written = s->written;
+	c->records = s->nrecords;
+	c->dropped = s->dropped;
+	c->errors = s->errors;
+	c->batches = s->batches;
+	c->cpu_us = s->cpu_us;
+	snprintf(c->last_error, sizeof c->last_error, "%s", s->last_error);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int store_flush(struct store *s)
+{
+	struct item *it = calloc(1, sizeof *it);
+	if (!it)
+		return -1;
+	it->kind = ITEM_FLUSH;
+	pthread_mutex_lock(&s->mu);
+	uint64_t ticket = ++s->flush_next;
+	it->n0 = ticket;
+	enqueue_locked(s, it);
+	while (s->flush_done < ticket)
+		pthread_cond_wait(&s->flushed_cv, &s->mu);
+	int st = s->flush_status;
+	s->flush_status = 0;
+	pthread_mutex_unlock(&s->mu);
+	return st;
+}
+
+int store_reopen(struct store *s)
+{
+	struct item *it = calloc(1, sizeof *it);
+	if (!it)
+		return -1;
+	it->kind = ITEM_REOPEN;
+	enqueue(s, it);
+	return 0;
+}
+
+int store_close(struct store *s)
+{
+	return store_close_counters(s, NULL);
+}
+
+int store_close_counters(struct store *s, struct store_counters *c)
+{
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->nonempty);
+	pthread_cond_broadcast(&s->notfull);
+	pthread_mutex_unlock(&s->mu);
+	if (s->thread_started)
+		pthread_join(s->thread, NULL);
+	int rc = (s->dropped || s->errors) ? -1 : 0;
+	if (rc) {
+		char msg[800];
+		snprintf(msg, sizeof msg,
+			 "store %s: %llu of %llu exchanges written, %llu dropped (queue full), %llu lost to errors%s%s",
+			 s->path, (unsigned long long)s->written,
+			 (unsigned long long)(s->appended + s->dropped), (unsigned long long)s->dropped,
+			 (unsigned long long)s->errors, s->last_error[0] ? "; last error: " : "",
+			 s->last_error);
+		emit_log(s, msg);
+	}
+	if (c)
+		store_get_counters(s, c);
+	store_free(s);
+	return rc;
+}
