@@ -44,6 +44,12 @@ const char decode_usage[] =
 	"      --no-records       keep record batches as raw bytes\n"
 	"  -q, --quiet            print only the summary\n"
 	"  -w, --write FILE.db    also record every exchange into a SQLite store\n"
+	"recording (with -w; docs/store.md):\n"
+	"      --store-no-raw     do not keep the raw request and response bytes\n"
+	"      --store-no-records do not fill the records table\n"
+	"      --store-max-value-bytes N  keep at most N bytes of each record key and value\n"
+	"      --store-values MODE  record values: none (kept), hash (sha256) or drop\n"
+	"      --store-when-full MODE  when the writer falls behind: block (default) or drop\n"
 	"filters (all must hold; they choose what is printed, not what -w records):\n"
 	"      --api NAME|KEY     only this API (repeatable)\n"
 	"      --topic NAME       only exchanges naming this topic\n"
@@ -64,6 +70,11 @@ enum {
 	OPT_ERRORS,
 	OPT_SLOWER,
 	OPT_NO_RECORDS,
+	OPT_STORE_NO_RAW,
+	OPT_STORE_NO_RECORDS,
+	OPT_STORE_MAX_VALUE,
+	OPT_STORE_VALUES,
+	OPT_STORE_WHEN_FULL,
 };
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -97,6 +108,11 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 		{"errors", no_argument, NULL, OPT_ERRORS},
 		{"slower-than", required_argument, NULL, OPT_SLOWER},
 		{"write", required_argument, NULL, 'w'},
+		{"store-no-raw", no_argument, NULL, OPT_STORE_NO_RAW},
+		{"store-no-records", no_argument, NULL, OPT_STORE_NO_RECORDS},
+		{"store-max-value-bytes", required_argument, NULL, OPT_STORE_MAX_VALUE},
+		{"store-values", required_argument, NULL, OPT_STORE_VALUES},
+		{"store-when-full", required_argument, NULL, OPT_STORE_WHEN_FULL},
 		{"quiet", no_argument, NULL, 'q'},
 		{"interface", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
@@ -109,6 +125,8 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 	report_filter_init(&a->filter);
 	a->bpf = a->write_path = a->iface = NULL;
 	a->quiet = false;
+	store_opts_default(&a->sopts);
+	a->sopts.defer_indexes = !live; /* bulk load: indexes built once at the end */
 	bool verbose = false, json = false;
 	uint64_t v;
 	int ch;
@@ -172,6 +190,25 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 			break;
 		case 'w':
 			a->write_path = optarg;
+			break;
+		case OPT_STORE_NO_RAW:
+			a->sopts.keep_raw = false;
+			break;
+		case OPT_STORE_NO_RECORDS:
+			a->sopts.keep_records = false;
+			break;
+		case OPT_STORE_MAX_VALUE:
+			if (!parse_u64(optarg, SIZE_MAX, &v))
+				return cli_usage_error(cmd, "bad --store-max-value-bytes '%s'", optarg);
+			a->sopts.max_value_bytes = (size_t)v;
+			break;
+		case OPT_STORE_VALUES:
+			if (!store_redact_parse(optarg, &a->sopts.values))
+				return cli_usage_error(cmd, "--store-values takes none, hash or drop, not '%s'", optarg);
+			break;
+		case OPT_STORE_WHEN_FULL:
+			if (!store_full_parse(optarg, &a->sopts.when_full))
+				return cli_usage_error(cmd, "--store-when-full takes block or drop, not '%s'", optarg);
 			break;
 		case 'q':
 			a->quiet = true;
@@ -269,7 +306,7 @@ struct decode_run *decode_run_start(struct decode_args *a, int argc, char **argv
 	r->tty = isatty(STDERR_FILENO);
 	if (a->write_path) {
 		char err[512];
-		r->store = store_open(a->write_path, NULL, a->cmd, argc, argv, err, sizeof err);
+		r->store = store_open(a->write_path, &a->sopts, a->cmd, argc, argv, err, sizeof err);
 		if (!r->store) {
 			fprintf(stderr, "kafkatap %s: %s\n", a->cmd, err);
 			free(r);

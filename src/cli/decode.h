@@ -9,6 +9,7 @@
 
 #include "capture/capture.h"
 #include "output/report.h"
+#include "store/store.h"
 
 struct decode_args {
 	const char *cmd;               /* "decode" or "sniff", for messages */
@@ -18,6 +19,7 @@ struct decode_args {
 	struct report_filter filter;
 	const char *bpf;               /* -f */
 	const char *write_path;        /* -w */
+	struct store_opts sopts;       /* --store-* */
 	const char *iface;             /* sniff -i */
 	bool quiet;                    /* -q */
 	int first_arg;                 /* index of the first non-option argument */
