@@ -60,6 +60,9 @@ struct schema_field {
 /* Field flags. */
 #define SCHEMA_F_IGNORABLE 0x01
 #define SCHEMA_F_MAPKEY    0x02
+/* Field-level "flexibleVersions": "none": always written in the classic form,
+ * even in flexible versions (RequestHeader's ClientId). */
+#define SCHEMA_F_CLASSIC   0x04
 
 struct schema_struct {
 	const char *name;               /* e.g. "TopicProduceData" */
@@ -102,7 +105,14 @@ int schema_api_by_name(const char *name);
 bool schema_is_flexible(const struct schema_message *m, int version);
 const char *schema_type_name(enum schema_type t);
 
-/* Error codes (src/proto/generated/errors.c, from error-codes.tsv). */
+/* Error codes (src/proto/generated/errors.c, from error-codes.tsv), sorted
+ * by code. */
+struct schema_error {
+	int16_t code;
+	const char *name;
+};
+extern const struct schema_error schema_errors[];
+extern const unsigned schema_error_count;
 const char *schema_error_name(int code);   /* "NOT_LEADER_OR_FOLLOWER"; NULL if unknown */
 
 #endif
