@@ -10,12 +10,12 @@
 
 /* X(name, main function, usage text, one-line summary) */
 #define CLI_COMMANDS(X)                                                                         \
-	X(proxy, cli_not_built, cli_no_usage, "forward and record traffic between clients and a cluster") \
-	X(decode, cli_not_built, cli_no_usage, "decode Kafka traffic in pcap/pcapng captures")      \
-	X(sniff, cli_not_built, cli_no_usage, "decode Kafka traffic live from a network interface")  \
-	X(show, cli_not_built, cli_no_usage, "show the exchanges recorded in a SQLite store")       \
-	X(stats, cli_not_built, cli_no_usage, "summarise a recording: per API, topic and client")   \
-	X(apis, cli_not_built, cli_no_usage, "list the API keys and versions this build decodes")         \
+	X(proxy, proxy_main, proxy_usage, "forward and record traffic between clients and a cluster") \
+	X(decode, decode_main, decode_usage, "decode Kafka traffic in pcap/pcapng captures")        \
+	X(sniff, sniff_main, sniff_usage, "decode Kafka traffic live from a network interface")      \
+	X(show, show_main, show_usage, "show the exchanges recorded in a SQLite store")              \
+	X(stats, stats_main, stats_usage, "summarise a recording: per API, topic and client")       \
+	X(apis, apis_main, apis_usage, "list the API keys and versions this build decodes")             \
 	X(version, version_main, version_usage, "print the version and the features built in")      \
 	X(help, help_main, help_usage, "show help for kafkatap or one command")
 
@@ -25,6 +25,16 @@ extern const char cli_no_usage[];
 /* Command entry points and usage texts. */
 int apis_main(int argc, char **argv);
 extern const char apis_usage[];
+int decode_main(int argc, char **argv);
+extern const char decode_usage[];
+int sniff_main(int argc, char **argv);
+extern const char sniff_usage[];
+int proxy_main(int argc, char **argv);
+extern const char proxy_usage[];
+int show_main(int argc, char **argv);
+extern const char show_usage[];
+int stats_main(int argc, char **argv);
+extern const char stats_usage[];
 int version_main(int argc, char **argv);
 extern const char version_usage[];
 int help_main(int argc, char **argv);

@@ -1,0 +1,927 @@
+/* conn: a proxied connection (see conn.h). The frame layout the framer reads
+ * is the protocol guide's ("Protocol: Requests and Responses"):
+ *
+ *   request:  int32 size | int16 api_key | int16 api_version | int32 correlation_id
+ *             | nullable string client_id | [tagged fields, header v2] | body
+ *   response: int32 size | int32 correlation_id | ...
+ *
+ * Brokers answer the requests of one connection in order, and a Produce with
+ * acks=0 gets no answer, so responses are matched against a FIFO of the
+ * requests in flight (entries passed over are requests that got no answer). */
+#include "config.h"
+#include "net/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "net/netlog.h"
+#include "net/tap.h"
+#include "proto/codec.h"
+#include "proto/cursor.h"
+
+#define DIR_REQ STREAM_TO_BROKER
+#define DIR_RESP STREAM_TO_CLIENT
+/* Request bytes read at a frame start: header + client id + Produce's
+ * transactional id and acks in the usual cases. */
+#define PEEK_REQ 320
+#define API_PRODUCE 0
+
+static const char *const state_names[] = {
+#define CONN_STATE_NAME(id, name, desc) name,
+	CONN_STATES(CONN_STATE_NAME)
+#undef CONN_STATE_NAME
+};
+
+const char *conn_state_name(enum conn_state s)
+{
+	return (unsigned)s < CONN_STATE_COUNT ? state_names[s] : "?";
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Exchange timestamps: libevent's cached time is only as fine as the
+ * coarse monotonic clock (4 ms), too coarse for latencies. */
+static int64_t wall_us(struct conn *c)
+{
+	struct timespec ts;
+	(void)c;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void touch(struct conn *c)
+{
+	struct timeval tv;
+	event_base_gettimeofday_cached(c->env->base, &tv);
+	c->last_active_ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+/* The one place a connection changes state. */
+static void conn_set_state(struct conn *c, enum conn_state s)
+{
+	static const uint8_t allowed[CONN_STATE_COUNT] = {
+		[CONN_CONNECTING] = 1u << CONN_ACTIVE | 1u << CONN_DRAINING |
+				    1u << CONN_FLUSH_UPSTREAM | 1u << CONN_CLOSED,
+		[CONN_ACTIVE] = 1u << CONN_DRAINING | 1u << CONN_FLUSH_CLIENT |
+				1u << CONN_FLUSH_UPSTREAM | 1u << CONN_CLOSED,
+		[CONN_DRAINING] = 1u << CONN_FLUSH_CLIENT | 1u << CONN_FLUSH_UPSTREAM |
+				  1u << CONN_CLOSED,
+		[CONN_FLUSH_CLIENT] = 1u << CONN_CLOSED,
+		[CONN_FLUSH_UPSTREAM] = 1u << CONN_CLOSED,
+		[CONN_CLOSED] = 0,
+	};
+	if (!(allowed[c->state] & (1u << s)))
+		netlog_error("conn %llu: unexpected state change %s -> %s",
+			     (unsigned long long)c->xc.id, conn_state_name(c->state),
+			     conn_state_name(s));
+	netlog_debug("conn %llu client %s broker %s: %s -> %s", (unsigned long long)c->xc.id,
+		     c->xc.client, c->xc.broker, conn_state_name(c->state), conn_state_name(s));
+	c->state = s;
+}
+
+/* --- requests in flight ---------------------------------------------- */
+
+static void q_push(struct conn *c, const struct inflight *e)
+{
+	if (c->q_len == c->q_cap) {
+		if (c->q_cap >= CONN_MAX_INFLIGHT) {
+			/* Forget the oldest: its response will be an orphan. */
+			c->q_head = (c->q_head + 1) % c->q_cap;
+			c->q_len--;
+			metrics_inc(c->env->metrics, METRIC_INFLIGHT_OVERFLOW);
+		} else {
+			uint32_t ncap = c->q_cap ? c->q_cap * 2 : 4;
+			struct inflight *nq = malloc(ncap * sizeof *nq);
+			if (!nq) {
+				metrics_inc(c->env->metrics, METRIC_INFLIGHT_OVERFLOW);
+				return;
+			}
+			for (uint32_t i = 0; i < c->q_len; i++)
+				nq[i] = c->q[(c->q_head + i) % c->q_cap];
+			free(c->q);
+			c->q = nq;
+			c->q_cap = ncap;
+			c->q_head = 0;
+		}
+	}
+	c->q[(c->q_head + c->q_len) % c->q_cap] = *e;
+	c->q_len++;
+}
+
+/* Take the request a response with correlation id `corr` answers, dropping
+ * the requests before it (they got no answer). False for an orphan. */
+static bool q_take(struct conn *c, int32_t corr, struct inflight *out)
+{
+	for (uint32_t i = 0; i < c->q_len; i++) {
+		const struct inflight *e = &c->q[(c->q_head + i) % c->q_cap];
+		if (e->corr == corr) {
+			*out = *e;
+			c->q_head = (c->q_head + i + 1) % c->q_cap;
+			c->q_len -= i + 1;
+			if (c->q_len == 0 && c->q_cap > 4) {
+				/* Give the memory back once a burst is over. */
+				free(c->q);
+				c->q = NULL;
+				c->q_cap = c->q_head = 0;
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+/* acks of a Produce request from its first bytes (after the size). False
+ * when they do not reach that far: then a response is assumed. */
+static bool produce_acks(const uint8_t *p, size_t n, int version, int16_t *acks)
+{
+	struct cursor cur;
+	int16_t cid_len;
+	cursor_init(&cur, p, n);
+	if (!cursor_skip(&cur, 8) || !cursor_read_i16(&cur, &cid_len))
+		return false;
+	if (cid_len > 0 && !cursor_skip(&cur, (size_t)cid_len))
+		return false;
+	bool flexible = codec_request_header_version(API_PRODUCE, version) >= 2;
+	if (flexible) {
+		uint32_t ntags;
+		if (!cursor_read_uvarint(&cur, &ntags))
+			return false;
+		for (uint32_t i = 0; i < ntags; i++) {
+			uint32_t tag, size;
+			if (!cursor_read_uvarint(&cur, &tag) || !cursor_read_uvarint(&cur, &size) ||
+			    !cursor_skip(&cur, size))
+				return false;
+		}
+	}
+	if (version >= 3) { /* transactional_id */
+		if (flexible) {
+			uint32_t l;
+			if (!cursor_read_uvarint(&cur, &l) || (l > 1 && !cursor_skip(&cur, l - 1)))
+				return false;
+		} else {
+			int16_t l;
+			if (!cursor_read_i16(&cur, &l) || (l > 0 && !cursor_skip(&cur, (size_t)l)))
+				return false;
+		}
+	}
+	return cursor_read_i16(&cur, acks);
+}
+
+static void on_request(struct conn *c, const uint8_t *p, size_t n)
+{
+	struct inflight e = {.api_key = -1, .api_version = -1, .t_ns = now_ns()};
+	struct cursor cur;
+	cursor_init(&cur, p, n);
+	c->requests++;
+	if (!cursor_read_i16(&cur, &e.api_key) || !cursor_read_i16(&cur, &e.api_version) ||
+	    !cursor_read_i32(&cur, &e.corr)) {
+		metrics_request(c->env->metrics, -1, -1);
+		return;
+	}
+	metrics_request(c->env->metrics, e.api_key, e.api_version);
+	int16_t acks;
+	if (e.api_key == API_PRODUCE && produce_acks(p, n, e.api_version, &acks) && acks == 0)
+		return; /* no response will come */
+	q_push(c, &e);
+}
+
+/* A response's first bytes: match it to its request. */
+static bool on_response(struct conn *c, const uint8_t *p, size_t n, struct inflight *req)
+{
+	struct cursor cur;
+	int32_t corr;
+	cursor_init(&cur, p, n);
+	if (!cursor_read_i32(&cur, &corr) || !q_take(c, corr, req))
+		return false;
+	metrics_duration(c->env->metrics, req->api_key, now_ns() - req->t_ns);
+	return true;
+}
+
+/* --- feeding the stream layer ----------------------------------------- */
+
+static void feed_stream(struct conn *c, int d, struct evbuffer *in, size_t n)
+{
+	int64_t ts = wall_us(c);
+	struct evbuffer_ptr pos;
+	evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
+	while (n) {
+		struct evbuffer_iovec v[16];
+		int k = evbuffer_peek(in, (ev_ssize_t)n, &pos, v, 16);
+		if (k <= 0)
+			break;
+		if (k > 16)
+			k = 16;
+		for (int i = 0; i < k && n; i++) {
+			size_t len = v[i].iov_len < n ? v[i].iov_len : n;
+			stream_feed(c->stream, (enum stream_dir)d, v[i].iov_base, len, ts);
+			n -= len;
+			if (evbuffer_ptr_set(in, &pos, len, EVBUFFER_PTR_ADD) < 0)
+				n = 0;
+		}
+	}
+}
+
+static void sink_exchange(void *ctx, const struct exchange *x)
+{
+	struct conn *c = ctx;
+	if (c->feeding_rewritten && x->response) {
+		struct exchange y = *x;
+		y.flags |= EXCHANGE_REWRITTEN;
+		tap_exchange(c->env->tap, &y);
+	} else {
+		tap_exchange(c->env->tap, x);
+	}
+	metrics_inc(c->env->metrics, METRIC_EXCHANGES);
+}
+
+static void sink_notice(void *ctx, const struct exchange_conn *xc, const char *msg)
+{
+	(void)ctx;
+	netlog_warn("conn %llu client %s broker %s: %s", (unsigned long long)xc->id, xc->client,
+		    xc->broker, msg);
+}
+
+/* --- forwarding ------------------------------------------------------- */
+
+static struct bufferevent *src_of(struct conn *c, int d)
+{
+	return d == DIR_REQ ? c->client : c->upstream;
+}
+
+static struct bufferevent *dst_of(struct conn *c, int d)
+{
+	return d == DIR_REQ ? c->upstream : c->client;
+}
+
+static void set_reading(struct conn *c, int side, bool on)
+{
+	struct event *ev = c->rev[side];
+	if (!ev || c->reading[side] == on)
+		return;
+	if (on)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+	c->reading[side] = on;
+}
+
+/* Reading is done by the proxy itself (read_side), not by the bufferevents:
+ * libevent 2.1 reads at most 4 KiB per call, which costs a wake-up and
+ * three system calls per 4 KiB of a large Fetch or Produce. */
+static void update_reading(struct conn *c)
+{
+	bool flushing = c->state == CONN_FLUSH_UPSTREAM || c->state == CONN_FLUSH_CLIENT;
+	set_reading(c, SIDE_CLIENT,
+		    !c->paused[DIR_REQ] && !(c->client_stopped && c->fr[DIR_REQ].left == 0) &&
+			    !flushing);
+	set_reading(c, SIDE_UPSTREAM, c->upstream_connected && !c->paused[DIR_RESP] && !flushing);
+}
+
+/* Move n bytes from the front of `in` to the other side. When nothing is
+ * queued for that side they are written to its socket at once: no copy
+ * into the output buffer, no write event to arm and disarm, and no extra
+ * trip through the event loop (latency). What the socket does not take is
+ * queued for the bufferevent; an error shows up on its next read or write. */
+static void forward(struct conn *c, int d, struct evbuffer *in, size_t n)
+{
+	if (c->stream)
+		feed_stream(c, d, in, n);
+	struct bufferevent *dst = dst_of(c, d);
+	struct evbuffer *out = bufferevent_get_output(dst);
+	size_t done = 0;
+	if (evbuffer_get_length(out) == 0 && (d == DIR_RESP || c->upstream_connected)) {
+		int w = evbuffer_write_atmost(in, bufferevent_getfd(dst), (ev_ssize_t)n);
+		if (w > 0)
+			done = (size_t)w;
+	}
+	if (n > done)
+		evbuffer_remove_buffer(in, out, n - done);
+	c->env->metrics->bytes[d] += n;
+	c->bytes[d] += n;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void copy_at(struct evbuffer *in, size_t off, uint8_t *out, size_t n)
+{
+	struct evbuffer_ptr pos;
+	evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+	evbuffer_copyout_from(in, &pos, out, n);
+}
+
+static bool wants_whole_response(struct conn *c, int api_key)
+{
+	return c->env->rewrite_fn && (c->env->rewrite || c->env->learn) &&
+	       rewrite_addr_applies(api_key);
+}
+
+/* The held response is complete at the front of `in`: rewrite and send it. */
+static void send_held(struct conn *c, struct evbuffer *in)
+{
+	struct framer *f = &c->fr[DIR_RESP];
+	size_t total = 4 + (size_t)f->size;
+	const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)total);
+	struct buf nb;
+	buf_init(&nb);
+	enum rewrite_result r = p ? c->env->rewrite_fn(c->env->ctx, c, f->req.api_key,
+						       f->req.api_version, p + 4, (size_t)f->size, &nb)
+				  : REWRITE_FAILED;
+	if (r == REWRITE_DONE && nb.len <= INT32_MAX) {
+		uint8_t sz[4] = {(uint8_t)(nb.len >> 24), (uint8_t)(nb.len >> 16),
+				 (uint8_t)(nb.len >> 8), (uint8_t)nb.len};
+		struct evbuffer *out = bufferevent_get_output(c->client);
+		evbuffer_add(out, sz, 4);
+		evbuffer_add(out, nb.p, nb.len);
+		if (c->stream) {
+			int64_t ts = wall_us(c);
+			c->feeding_rewritten = true;
+			stream_feed(c->stream, STREAM_TO_CLIENT, sz, 4, ts);
+			stream_feed(c->stream, STREAM_TO_CLIENT, nb.p, nb.len, ts);
+			c->feeding_rewritten = false;
+		}
+		evbuffer_drain(in, total);
+		c->env->metrics->bytes[DIR_RESP] += 4 + nb.len;
+		c->bytes[DIR_RESP] += 4 + nb.len;
+		metrics_inc(c->env->metrics, METRIC_RESPONSES_REWRITTEN);
+	} else {
+		if (r == REWRITE_FAILED)
+			metrics_inc(c->env->metrics, METRIC_REWRITE_FAILURES);
+		forward(c, DIR_RESP, in, total);
+	}
+	buf_free(&nb);
+	f->hold = false;
+}
+
+static void bad_frame(struct conn *c, int d, int32_t size)
+{
+	netlog_warn("conn %llu: %s %s sent a frame of %ld bytes (allowed: 0 to %lu, --max-frame); "
+		    "closing the connection (client %s, broker %s)",
+		    (unsigned long long)c->xc.id, d == DIR_REQ ? "client" : "broker",
+		    d == DIR_REQ ? c->xc.client : c->xc.broker, (long)size,
+		    (unsigned long)c->env->max_frame, c->xc.client, c->xc.broker);
+	conn_close(c, REASON_MAX_FRAME);
+}
+
+static void pause_dir(struct conn *c, int d)
+{
+	if (c->paused[d])
+		return;
+	c->paused[d] = true;
+	bufferevent_setwatermark(dst_of(c, d), EV_WRITE, CONN_LOW_WATER, 0);
+	update_reading(c);
+}
+
+static bool check_drained(struct conn *c);
+
+/* Inside a large frame, more bytes are certain to come: ask the kernel not
+ * to wake us before a good chunk of them is there (SO_RCVLOWAT, which epoll
+ * honours), instead of once per TCP segment. At a frame boundary the mark is
+ * 1 again, so small requests and responses are not delayed, and the last
+ * chunk of a frame is never waited for beyond the frame's end. End of
+ * stream and errors wake us whatever the mark. */
+static void set_lowat(struct conn *c, int d, struct bufferevent *src)
+{
+	const struct framer *f = &c->fr[d];
+	uint64_t want = 1;
+	if (f->left)
+		want = f->left;
+	else if (f->hold)
+		want = 4 + (uint64_t)f->size - evbuffer_get_length(c->in[d]);
+	if (want > CONN_MAX_LOWAT)
+		want = CONN_MAX_LOWAT;
+	if (want < CONN_MIN_LOWAT)
+		want = 1; /* not worth a system call */
+	if (want == c->lowat[d])
+		return;
+	int v = (int)want;
+	if (setsockopt(bufferevent_getfd(src), SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0)
+		c->lowat[d] = (uint32_t)want;
+}
+
+/* Forward what `src` has read in direction d. Returns false when the
+ * connection was closed (and freed). */
+static bool pump(struct conn *c, int d)
+{
+	struct bufferevent *src = src_of(c, d);
+	struct evbuffer *in = c->in[d];
+	struct framer *f = &c->fr[d];
+	if ((d == DIR_REQ && (c->state == CONN_FLUSH_CLIENT)) ||
+	    (d == DIR_RESP && (c->state == CONN_FLUSH_UPSTREAM))) {
+		/* The other side is gone: nowhere to send this. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return true;
+	}
+	size_t len = evbuffer_get_length(in);
+	size_t off = 0;
+	uint8_t head[4 + PEEK_REQ];
+	while (off < len) {
+		if (f->hold) {
+			if (off) {
+				forward(c, d, in, off);
+				len -= off;
+				off = 0;
+			}
+			if (len < 4 + (size_t)f->size)
+				break;
+			send_held(c, in);
+			len = evbuffer_get_length(in);
+			continue;
+		}
+		if (f->left) {
+			size_t take = len - off < f->left ? len - off : (size_t)f->left;
+			off += take;
+			f->left -= take;
+			continue;
+		}
+		if (d == DIR_REQ && c->client_stopped)
+			break; /* draining: no new requests */
+		size_t avail = len - off;
+		if (avail < 4)
+			break;
+		copy_at(in, off, head, 4);
+		int32_t size = (int32_t)be32(head);
+		if (size < 0 || (uint32_t)size > c->env->max_frame) {
+			if (off)
+				forward(c, d, in, off);
+			bad_frame(c, d, size);
+			return false;
+		}
+		if (d == DIR_REQ) {
+			size_t want = 4 + ((size_t)size < PEEK_REQ ? (size_t)size : PEEK_REQ);
+			if (avail < want)
+				break;
+			copy_at(in, off, head, want);
+			on_request(c, head + 4, want - 4);
+		} else {
+			size_t want = 4 + ((size_t)size < 4 ? (size_t)size : 4);
+			if (avail < want)
+				break;
+			copy_at(in, off, head, want);
+			struct inflight req;
+			if (on_response(c, head + 4, want - 4, &req) &&
+			    wants_whole_response(c, req.api_key)) {
+				f->hold = true;
+				f->size = size;
+				f->req = req;
+				continue;
+			}
+		}
+		f->left = 4 + (uint64_t)size;
+	}
+	if (off)
+		forward(c, d, in, off);
+	struct evbuffer *out = bufferevent_get_output(dst_of(c, d));
+	if (evbuffer_get_length(out) >= CONN_HIGH_WATER)
+		pause_dir(c, d);
+	set_lowat(c, d, src);
+	if (d == DIR_REQ && c->client_stopped && f->left == 0)
+		update_reading(c);
+	if (c->state == CONN_DRAINING && check_drained(c))
+		return false;
+	return true;
+}
+
+/* --- closing ---------------------------------------------------------- */
+
+void conn_close(struct conn *c, enum conn_reason reason)
+{
+	if (!c || c->state == CONN_CLOSED)
+		return;
+	c->reason = reason;
+	netlog_debug("conn %llu client %s broker %s closed: %s (%lld requests)",
+		     (unsigned long long)c->xc.id, c->xc.client, c->xc.broker,
+		     conn_reason_text(reason), (long long)c->requests);
+	conn_set_state(c, CONN_CLOSED);
+	c->env->metrics->closed[reason]++;
+	if (c->env->metrics->v[METRIC_CONNECTIONS_ACTIVE])
+		c->env->metrics->v[METRIC_CONNECTIONS_ACTIVE]--;
+	if (c->stream) {
+		stream_close(c->stream, wall_us(c));
+		tap_conn_close(c->env->tap, stream_conn(c->stream), c->bytes,
+			       conn_reason_text(reason));
+		stream_free(c->stream);
+		c->stream = NULL;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (c->rev[i])
+			event_free(c->rev[i]);
+		if (c->in[i])
+			evbuffer_free(c->in[i]);
+	}
+	if (c->client)
+		bufferevent_free(c->client);
+	if (c->upstream)
+		bufferevent_free(c->upstream);
+	c->client = c->upstream = NULL;
+	free(c->q);
+	c->q = NULL;
+	if (c->env->closed_fn)
+		c->env->closed_fn(c->env->ctx, c);
+	free(c);
+}
+
+static bool buffers_empty(const struct conn *c)
+{
+	return (!c->client || evbuffer_get_length(bufferevent_get_output(c->client)) == 0) &&
+	       (!c->upstream || evbuffer_get_length(bufferevent_get_output(c->upstream)) == 0);
+}
+
+bool conn_idle(const struct conn *c)
+{
+	return c->q_len == 0 && c->fr[DIR_REQ].left == 0 && c->fr[DIR_RESP].left == 0 &&
+	       !c->fr[DIR_RESP].hold && buffers_empty(c);
+}
+
+size_t conn_buffered(const struct conn *c)
+{
+	size_t n = 0;
+	if (c->client)
+		n += evbuffer_get_length(c->in[DIR_REQ]) +
+		     evbuffer_get_length(bufferevent_get_output(c->client));
+	if (c->upstream)
+		n += evbuffer_get_length(c->in[DIR_RESP]) +
+		     evbuffer_get_length(bufferevent_get_output(c->upstream));
+	return n;
+}
+
+/* True when the connection was closed. */
+static bool check_drained(struct conn *c)
+{
+	if (c->state == CONN_DRAINING && conn_idle(c)) {
+		conn_close(c, REASON_SHUTDOWN);
+		return true;
+	}
+	return false;
+}
+
+/* One side ended: write what is buffered for the other side, then close.
+ * True when the connection was closed (and freed) at once. */
+static bool flush_then_close(struct conn *c, enum conn_state s, enum conn_reason reason)
+{
+	struct bufferevent *to = s == CONN_FLUSH_CLIENT ? c->client : c->upstream;
+	if (!to || evbuffer_get_length(bufferevent_get_output(to)) == 0) {
+		conn_close(c, reason);
+		return true;
+	}
+	c->reason = reason;
+	conn_set_state(c, s);
+	bufferevent_setwatermark(to, EV_WRITE, 0, 0);
+	update_reading(c);
+	return false;
+}
+
+/* --- callbacks -------------------------------------------------------- */
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static bool upstream_event(struct conn *c, short what);
+
+/* One read on the client (side 0) or upstream (side 1) socket, then pump. */
+static void read_side(struct conn *c, int side)
+{
+	int d = side == SIDE_CLIENT ? DIR_REQ : DIR_RESP;
+	struct bufferevent *src = src_of(c, d);
+	struct evbuffer *in = c->in[d];
+	struct evbuffer_iovec v[2];
+	int nv = evbuffer_reserve_space(in, CONN_READ_SIZE, v, 2);
+	if (nv <= 0) {
+		netlog_warn("conn %llu client %s: out of memory reading; closing",
+			    (unsigned long long)c->xc.id, c->xc.client);
+		conn_close(c, REASON_RESOURCES);
+		return;
+	}
+	struct iovec iov[2];
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	ssize_t r = readv(bufferevent_getfd(src), iov, nv);
+	if (r > 0) {
+		size_t left = (size_t)r;
+		int used = 0;
+		for (int i = 0; i < nv && left; i++, used++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, used);
+		touch(c);
+		(void)pump(c, d);
+		return;
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	short what = BEV_EVENT_READING | (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+	if (side == SIDE_CLIENT)
+		client_event_cb(c->client, what, c);
+	else
+		(void)upstream_event(c, what);
+}
+
+static void client_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	read_side(arg, SIDE_CLIENT);
+}
+
+static void upstream_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	read_side(arg, SIDE_UPSTREAM);
+}
+
+/* An output buffer drained to its low watermark. */
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	int d = bev == c->upstream ? DIR_REQ : DIR_RESP; /* the direction that writes here */
+	if (c->state == CONN_FLUSH_CLIENT && bev == c->client) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(c, c->reason);
+		return;
+	}
+	if (c->state == CONN_FLUSH_UPSTREAM && bev == c->upstream) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(c, c->reason);
+		return;
+	}
+	if (c->paused[d]) {
+		c->paused[d] = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		update_reading(c);
+		/* Bytes may be waiting in the input (a held frame completes only on read). */
+		if (!pump(c, d))
+			return;
+	}
+	if (c->state == CONN_DRAINING)
+		(void)check_drained(c);
+}
+
+static const char *sock_err(void)
+{
+	return evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		netlog_debug("conn %llu: client %s closed the connection",
+			     (unsigned long long)c->xc.id, c->xc.client);
+		(void)flush_then_close(c, CONN_FLUSH_UPSTREAM, REASON_CLIENT_CLOSED);
+	} else if (what & BEV_EVENT_ERROR) {
+		netlog_info("conn %llu: client %s: %s; closing the connection to broker %s",
+			    (unsigned long long)c->xc.id, c->xc.client, sock_err(), c->xc.broker);
+		conn_close(c, REASON_CLIENT_ERROR);
+	}
+}
+
+static bool start_connect(struct conn *c);
+static bool connect_upstream(struct conn *c, struct evbuffer *carry);
+
+/* What happened on the upstream socket. False when c was closed. */
+static bool upstream_event(struct conn *c, short what)
+{
+	char addr[NETADDR_STR_MAX];
+	netaddr_format(&c->upstream_addr, addr, sizeof addr);
+	if (what & BEV_EVENT_CONNECTED) {
+		c->upstream_connected = true;
+		metrics_inc(c->env->metrics, METRIC_UPSTREAM_CONNECTS);
+		int one = 1;
+		evutil_socket_t fd = bufferevent_getfd(c->upstream);
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		bufferevent_set_timeouts(c->upstream, NULL, NULL);
+		c->rev[SIDE_UPSTREAM] = event_new(c->env->base, fd, EV_READ | EV_PERSIST,
+						  upstream_readable, c);
+		if (!c->rev[SIDE_UPSTREAM]) {
+			netlog_warn("conn %llu client %s: out of memory", (unsigned long long)c->xc.id,
+				    c->xc.client);
+			conn_close(c, REASON_RESOURCES);
+			return false;
+		}
+		if (c->state == CONN_CONNECTING)
+			conn_set_state(c, CONN_ACTIVE);
+		update_reading(c);
+		if (netlog_get_level() >= NETLOG_DEBUG) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof ss;
+			char local[NETADDR_STR_MAX] = "?";
+			if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+				netaddr_format_sa((struct sockaddr *)&ss, local, sizeof local);
+			netlog_debug("conn %llu: connected client %s to broker %s from %s",
+				     (unsigned long long)c->xc.id, c->xc.client, addr, local);
+		}
+		return true;
+	}
+	if (!c->upstream_connected) {
+		const char *why;
+		int dnserr = bufferevent_socket_get_dns_error(c->upstream);
+		if (dnserr)
+			why = evutil_gai_strerror(dnserr);
+		else if (what & BEV_EVENT_TIMEOUT)
+			why = "connection timed out";
+		else
+			why = sock_err();
+		metrics_inc(c->env->metrics, METRIC_UPSTREAM_CONNECT_FAILURES);
+		struct netaddr next;
+		if (c->state == CONN_CONNECTING && c->env->next_upstream_fn &&
+		    c->env->next_upstream_fn(c->env->ctx, c, &next)) {
+			char naddr[NETADDR_STR_MAX];
+			netlog_warn("conn %llu client %s: cannot connect to broker %s: %s; trying %s",
+				    (unsigned long long)c->xc.id, c->xc.client, addr, why,
+				    netaddr_format(&next, naddr, sizeof naddr));
+			struct bufferevent *old = c->upstream;
+			c->upstream = NULL;
+			c->upstream_addr = next;
+			netaddr_format(&next, c->xc.broker, sizeof c->xc.broker);
+			if (c->stream)
+				netaddr_format(&next, stream_conn(c->stream)->broker,
+					       sizeof stream_conn(c->stream)->broker);
+			/* Keep what the client already sent. */
+			struct evbuffer *carry = evbuffer_new();
+			if (carry)
+				evbuffer_add_buffer(carry, bufferevent_get_output(old));
+			bufferevent_free(old);
+			bool alive = connect_upstream(c, carry);
+			if (carry)
+				evbuffer_free(carry);
+			return alive;
+		}
+		netlog_warn("conn %llu client %s: cannot connect to broker %s: %s; closing the client "
+			    "connection",
+			    (unsigned long long)c->xc.id, c->xc.client, addr, why);
+		conn_close(c, REASON_UPSTREAM_UNREACHABLE);
+		return false;
+	}
+	if (what & BEV_EVENT_EOF) {
+		netlog_info("conn %llu: broker %s closed the connection; closing client %s",
+			    (unsigned long long)c->xc.id, addr, c->xc.client);
+		return !flush_then_close(c, CONN_FLUSH_CLIENT, REASON_UPSTREAM_CLOSED);
+	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		netlog_warn("conn %llu: broker %s: %s; closing client %s",
+			    (unsigned long long)c->xc.id, addr,
+			    (what & BEV_EVENT_TIMEOUT) ? "timed out" : sock_err(), c->xc.client);
+		return !flush_then_close(c, CONN_FLUSH_CLIENT, REASON_UPSTREAM_ERROR);
+	}
+	return true;
+}
+
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)bev;
+	if (c->in_start) {
+		/* libevent reported the connect's outcome from inside
+		 * bufferevent_socket_connect*(): handle it after that returns. */
+		c->sync_event |= what;
+		return;
+	}
+	(void)upstream_event(c, what);
+}
+
+static bool start_connect(struct conn *c)
+{
+	c->tries++;
+	c->upstream_connected = false;
+	c->upstream = bufferevent_socket_new(c->env->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->upstream)
+		return false;
+	bufferevent_setcb(c->upstream, NULL, write_cb, upstream_event_cb, c);
+	bufferevent_set_max_single_write(c->upstream, CONN_MAX_IO);
+	struct timeval tmo = {CONN_CONNECT_TIMEOUT_S, 0};
+	bufferevent_set_timeouts(c->upstream, &tmo, &tmo);
+	struct sockaddr_storage ss;
+	int sslen;
+	/* A failure is reported through upstream_event_cb (possibly at once). */
+	if (netaddr_to_sockaddr(&c->upstream_addr, &ss, &sslen))
+		(void)bufferevent_socket_connect(c->upstream, (struct sockaddr *)&ss, sslen);
+	else
+		(void)bufferevent_socket_connect_hostname(c->upstream, c->env->dns, AF_UNSPEC,
+							  c->upstream_addr.host,
+							  c->upstream_addr.port);
+	return true;
+}
+
+/* Open the upstream connection, with `carry` (may be NULL) queued for it.
+ * False when c was closed. */
+static bool connect_upstream(struct conn *c, struct evbuffer *carry)
+{
+	c->in_start = true;
+	c->sync_event = 0;
+	bool ok = start_connect(c);
+	c->in_start = false;
+	if (!ok) {
+		netlog_warn("conn %llu client %s: out of memory connecting to %s",
+			    (unsigned long long)c->xc.id, c->xc.client, c->xc.broker);
+		conn_close(c, REASON_RESOURCES);
+		return false;
+	}
+	if (carry)
+		evbuffer_add_buffer(bufferevent_get_output(c->upstream), carry);
+	if (c->sync_event) {
+		short ev = c->sync_event;
+		c->sync_event = 0;
+		return upstream_event(c, ev);
+	}
+	return true;
+}
+
+/* --- public ----------------------------------------------------------- */
+
+struct conn *conn_new(struct conn_env *env, int fd, const struct sockaddr *client_sa,
+		      uint64_t id, const struct netaddr *upstream, int32_t node_id)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	c->env = env;
+	c->state = CONN_CONNECTING;
+	c->xc.id = id;
+	c->xc.broker_node_id = node_id;
+	netaddr_format_sa(client_sa, c->xc.client, sizeof c->xc.client);
+	netaddr_format(upstream, c->xc.broker, sizeof c->xc.broker);
+	c->upstream_addr = *upstream;
+	evutil_make_socket_nonblocking(fd);
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->client = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->client) {
+		evutil_closesocket(fd);
+		free(c);
+		return NULL;
+	}
+	bufferevent_setcb(c->client, NULL, write_cb, client_event_cb, c);
+	c->rev[SIDE_CLIENT] = event_new(env->base, fd, EV_READ | EV_PERSIST, client_readable, c);
+	c->in[DIR_REQ] = evbuffer_new();
+	c->in[DIR_RESP] = evbuffer_new();
+	if (!c->rev[SIDE_CLIENT] || !c->in[DIR_REQ] || !c->in[DIR_RESP]) {
+		if (c->rev[SIDE_CLIENT])
+			event_free(c->rev[SIDE_CLIENT]);
+		for (int i = 0; i < 2; i++)
+			if (c->in[i])
+				evbuffer_free(c->in[i]);
+		bufferevent_free(c->client);
+		free(c);
+		return NULL;
+	}
+	bufferevent_set_max_single_write(c->client, CONN_MAX_IO);
+	env->metrics->v[METRIC_CONNECTIONS_ACTIVE]++;
+	touch(c);
+	if (env->tap && tap_active(env->tap)) {
+		struct stream_sink sink = {.exchange = sink_exchange, .notice = sink_notice, .ctx = c};
+		c->stream = stream_new(&env->scfg, &sink, &c->xc);
+		if (c->stream)
+			tap_conn_open(env->tap, stream_conn(c->stream));
+	}
+	return c;
+}
+
+bool conn_start(struct conn *c)
+{
+	if (!connect_upstream(c, NULL))
+		return false;
+	update_reading(c);
+	return true;
+}
+
+void conn_drain(struct conn *c)
+{
+	if (c->state != CONN_CONNECTING && c->state != CONN_ACTIVE)
+		return;
+	conn_set_state(c, CONN_DRAINING);
+	c->client_stopped = true;
+	update_reading(c);
+	check_drained(c);
+}
+
+void conn_set_node_id(struct conn *c, int32_t node_id)
+{
+	c->xc.broker_node_id = node_id;
+	if (c->stream)
+		stream_conn(c->stream)->broker_node_id = node_id;
+}
