@@ -26,7 +26,11 @@ for t in "$srcdir"/tests/fuzz/fuzz_*.c; do
 	rc=${PIPESTATUS[0]}
 	if [[ $rc -ne 0 ]]; then
 		echo "run.sh: $name FAILED (exit $rc); see $builddir/fuzz/$name.log"
+		echo "FUZZ FAIL $name"
 		status=1
+	else
+		runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$builddir/fuzz/$name.log" | grep -oE '[0-9]+$')
+		echo "FUZZ PASS $name (${runs:-?} runs in ${secs}s, no crash)"
 	fi
 done
 exit $status
