@@ -12,8 +12,10 @@ status=0
 # Commands from the top-level usage (lines "  NAME  summary").
 commands=$("$bin" --help | awk '/^commands:/{f=1;next} f && /^  [a-z]/{print $1}')
 [[ -n $commands ]] || { echo "could not read the command list from '$bin --help'"; exit 1; }
-# The man page writes options with \- escapes; compare on plain text.
-plain=$(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$man")
+# An option counts as documented only on a heading line of the man page
+# (.B/.BI/.BR/.IP, as under .TP), not in passing in running text. The man
+# page writes options with \- escapes; compare on plain text.
+plain=$(grep -E '^\.(B|BI|BR|IP) ' "$man" | sed 's/\\-/-/g; s/\\f[BIRP]//g')
 for cmd in $commands; do
 	if ! grep -q "^\.SS.*\b$cmd\b" "$man"; then
 		echo "man page: no .SS section for command '$cmd'"

@@ -628,8 +628,13 @@ static void read_side(struct conn *c, int side)
 		(void)pump(c, d);
 		return;
 	}
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		/* Give back the chain reserved for nothing: idle connections hold
+		 * no buffers. */
+		if (evbuffer_get_length(in) == 0)
+			evbuffer_drain(in, 0);
 		return;
+	}
 	short what = BEV_EVENT_READING | (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
 	if (side == SIDE_CLIENT)
 		client_event_cb(c->client, what, c);

@@ -7,7 +7,9 @@
  * counted (kafkatap_recordings_dropped_total{sink=...}).
  *
  * The printer thread also counts non-zero error codes in responses
- * (kafkatap_response_errors_total) and frames that did not decode. */
+ * (kafkatap_response_errors_total) and frames that did not decode. With a
+ * recording but no output it sees only responses up to 64 KiB (error
+ * answers are small; the large ones carry record data). */
 #ifndef KT_TAP_H
 #define KT_TAP_H
 

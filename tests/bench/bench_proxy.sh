@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# bench_proxy.sh: throughput and latency of `kafkatap proxy` against a direct
+# connection and against haproxy (TCP mode) forced into the path. Not a test:
+# it prints markdown tables (run-bench.sh puts them in docs/PERFORMANCE.md).
+#
+# usage: tests/bench/bench_proxy.sh BUILDDIR
+#   env: KT_BENCH_N100 (messages at 100 B, default 2000000),
+#        KT_BENCH_N1K (messages at 1 KB, default 200000),
+#        KT_BENCH_REPS (runs per cell, the median is shown; default 3),
+#        KT_BENCH_RTT (round trips for the latency test, default 20000)
+#
+# Set-up, one single-broker mock cluster (tests/launcher/kt-mockbroker) per
+# run, a librdkafka producer then consumer (tests/bench/kt-load.c):
+#   direct      client -> broker
+#   haproxy     client -> haproxy -> broker. The broker must advertise
+#               haproxy's address or clients would go around it: a small
+#               LD_PRELOAD shim makes the broker listen on 127.0.0.2:P while
+#               it advertises 127.0.0.1:P, where haproxy listens.
+#   kafkatap    client -> kafkatap proxy (cluster mode: it rewrites the
+#               advertised address itself) -> broker
+#   kafkatap+record   the same, recording every exchange to SQLite
+# Latency: one connection, one ApiVersions v0 at a time; "added" is the
+# relay's percentile minus the direct one. Memory: RSS growth of the proxy
+# per idle connection (after one exchange each), 2000 connections.
+set -uo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=$(cd "${1:-$top/build}" && pwd)
+N100=${KT_BENCH_N100:-2000000}
+N1K=${KT_BENCH_N1K:-200000}
+REPS=${KT_BENCH_REPS:-3}
+RTT_N=${KT_BENCH_RTT:-20000}
+PARTS=256
+kafkatap=$build/kafkatap
+launcher=$build/tests/launcher/kt-mockbroker
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+die() { echo "bench_proxy: $*" >&2; exit 1; }
+[[ -x $kafkatap ]] || die "no kafkatap in $build"
+[[ -x $launcher ]] || die "no $launcher (build it: make tests/launcher/kt-mockbroker)"
+command -v haproxy >/dev/null || die "haproxy not installed (Debian: haproxy)"
+cc -O2 -o "$tmp/kt-load" "$top/tests/bench/kt-load.c" -lrdkafka || die "cannot build kt-load"
+cat >"$tmp/shim.c" <<'EOF'
+/* Listen on 127.0.0.2 but report (and so advertise) 127.0.0.1. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+int bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+	int (*real)(int, const struct sockaddr *, socklen_t) = dlsym(RTLD_NEXT, "bind");
+	struct sockaddr_in s;
+	if (a && a->sa_family == AF_INET && l >= sizeof s) {
+		memcpy(&s, a, sizeof s);
+		if (s.sin_addr.s_addr == htonl(INADDR_LOOPBACK)) {
+			s.sin_addr.s_addr = htonl(0x7f000002);
+			return real(fd, (struct sockaddr *)&s, sizeof s);
+		}
+	}
+	return real(fd, a, l);
+}
+int getsockname(int fd, struct sockaddr *a, socklen_t *l)
+{
+	int (*real)(int, struct sockaddr *, socklen_t *) = dlsym(RTLD_NEXT, "getsockname");
+	int r = real(fd, a, l);
+	struct sockaddr_in *s = (struct sockaddr_in *)a;
+	if (r == 0 && a->sa_family == AF_INET && s->sin_addr.s_addr == htonl(0x7f000002))
+		s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return r;
+}
+EOF
+cc -shared -fPIC -O2 -o "$tmp/shim.so" "$tmp/shim.c" -ldl || die "cannot build the shim"
+
+free_base() { # a port P with P..P+9 free
+	/usr/bin/python3 -c '
+import random, socket
+for _ in range(200):
+    b = random.randrange(20000, 60000); ss = []
+    try:
+        for p in range(b, b + 10):
+            s = socket.socket(); ss.append(s); s.bind(("127.0.0.1", p))
+        print(b); break
+    except OSError: pass
+    finally:
+        for s in ss: s.close()'
+}
+wait_port() { # host port
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	die "nothing listens on $1:$2"
+}
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# start_path PATH PORT -> sets BS (bootstrap) and RELAY_PID, starts the broker
+start_path() {
+	local path=$1 p=$2
+	RELAY_PID=
+	local pre=
+	[[ $path == haproxy ]] && pre=$tmp/shim.so
+	LD_PRELOAD=$pre "$launcher" --no-stdin --brokers 1 --ports "$p" --topic "bench:$PARTS" \
+		>"$tmp/broker.out" 2>"$tmp/broker.err" &
+	BROKER_PID=$!
+	pids+=("$BROKER_PID")
+	case $path in
+	direct)
+		wait_port 127.0.0.1 "$p"
+		BS=127.0.0.1:$p ;;
+	haproxy)
+		wait_port 127.0.0.2 "$p"
+		cat >"$tmp/haproxy.cfg" <<EOF
+global
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen broker
+  bind 127.0.0.1:$p
+  server b1 127.0.0.2:$p
+EOF
+		haproxy -q -f "$tmp/haproxy.cfg" &
+		RELAY_PID=$!
+		pids+=("$RELAY_PID")
+		wait_port 127.0.0.1 "$p"
+		BS=127.0.0.1:$p ;;
+	kafkatap | kafkatap+record)
+		wait_port 127.0.0.1 "$p"
+		local rec=()
+		[[ $path == kafkatap+record ]] && rm -f "$tmp/rec.db"* && rec=(--record "$tmp/rec.db")
+		"$kafkatap" proxy --upstream "127.0.0.1:$p" --listen "127.0.0.1:$((p + 2))" \
+			--port-base "$((p + 3))" --admin "127.0.0.1:$((p + 9))" --log-level warn "${rec[@]}" \
+			2>>"$tmp/kafkatap.err" &
+		RELAY_PID=$!
+		pids+=("$RELAY_PID")
+		wait_port 127.0.0.1 "$((p + 2))"
+		BS=127.0.0.1:$((p + 2)) ;;
+	esac
+}
+stop_path() {
+	[[ -n $RELAY_PID ]] && stop "$RELAY_PID"
+	stop "$BROKER_PID"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "nan")}'; }
+
+paths=(direct haproxy kafkatap kafkatap+record)
+declare -A prod_rate prod_mb cons_rate cons_mb dropped
+for size in 100 1024; do
+	n=$N100
+	[[ $size == 1024 ]] && n=$N1K
+	for path in "${paths[@]}"; do
+		: >"$tmp/p" && : >"$tmp/c"
+		drops=0
+		for _ in $(seq "$REPS"); do
+			port=$(free_base)
+			start_path "$path" "$port"
+			if "$tmp/kt-load" produce -b "$BS" -t bench -n "$n" -s "$size" >>"$tmp/p" 2>>"$tmp/load.err" &&
+				"$tmp/kt-load" consume -b "$BS" -t bench -n "$n" >>"$tmp/c" 2>>"$tmp/load.err"; then
+				if [[ $path == kafkatap+record ]]; then
+					d=$(/usr/bin/python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+						"http://127.0.0.1:$((port + 9))/metrics" |
+						awk '/^kafkatap_recordings_dropped_total\{sink="store"\}/ {print $2}')
+					drops=$((drops + ${d:-0}))
+				fi
+			else
+				echo "bench_proxy: $path at $size B failed: $(tail -2 "$tmp/load.err")" >&2
+			fi
+			stop_path
+		done
+		prod_rate[$path,$size]=$(awk '{print $1}' "$tmp/p" | median)
+		prod_mb[$path,$size]=$(awk '{print $2}' "$tmp/p" | median)
+		cons_rate[$path,$size]=$(awk '{print $1}' "$tmp/c" | median)
+		cons_mb[$path,$size]=$(awk '{print $2}' "$tmp/c" | median)
+		dropped[$path,$size]=$drops
+		echo "== $path $size B: produce ${prod_rate[$path,$size]} msgs/s, consume ${cons_rate[$path,$size]} msgs/s" >&2
+	done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a == a) printf "%.2fx", a / b; else print "n/a" }'; }
+
+echo "Throughput: librdkafka producer then consumer, one broker, $PARTS partitions, median of $REPS runs"
+echo "($N100 messages at 100 B, $N1K at 1 KB)."
+echo
+echo "| path | record | produce msgs/s | produce MB/s | vs direct | consume msgs/s | consume MB/s | vs direct |"
+echo "|---|---|---|---|---|---|---|---|"
+for size in 100 1024; do
+	for path in "${paths[@]}"; do
+		printf '| %s | %s B | %.0f | %.1f | %s | %.0f | %.1f | %s |\n' "$path" "$size" \
+			"${prod_rate[$path,$size]}" "${prod_mb[$path,$size]}" \
+			"$(ratio "${prod_rate[$path,$size]}" "${prod_rate[direct,$size]}")" \
+			"${cons_rate[$path,$size]}" "${cons_mb[$path,$size]}" \
+			"$(ratio "${cons_rate[$path,$size]}" "${cons_rate[direct,$size]}")"
+	done
+done
+echo
+echo "Exchanges the recording dropped (queue full, counted in kafkatap_recordings_dropped_total):" \
+	"${dropped[kafkatap+record,100]} at 100 B, ${dropped[kafkatap+record,1024]} at 1 KB (over all runs)."
+
+# Latency: one small request at a time.
+declare -A p50 p99
+for path in direct haproxy kafkatap; do
+	port=$(free_base)
+	start_path "$path" "$port"
+	read -r a b _ < <("$tmp/kt-load" rtt -a "$BS" -n "$RTT_N" 2>>"$tmp/load.err")
+	p50[$path]=${a:-nan}
+	p99[$path]=${b:-nan}
+	stop_path
+done
+added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+echo
+echo "Round trip, one ApiVersions v0 at a time on one connection ($RTT_N requests):"
+echo
+echo "| path | p50 µs | p99 µs | added p50 µs | added p99 µs |"
+echo "|---|---|---|---|---|"
+for path in direct haproxy kafkatap; do
+	printf '| %s | %s | %s | %s | %s |\n' "$path" "${p50[$path]}" "${p99[$path]}" \
+		"$(added "${p50[$path]}" "${p50[direct]}")" "$(added "${p99[$path]}" "${p99[direct]}")"
+done
+
+# Memory per idle connection.
+port=$(free_base)
+start_path kafkatap "$port"
+per=$("$tmp/kt-load" idle -a "$BS" -n 2000 -p "$RELAY_PID" 2>>"$tmp/load.err")
+stop_path
+echo
+echo "Memory of kafkatap per idle connection (RSS growth over 2000 connections, one exchange each):" \
+	"$(awk -v b="${per:-nan}" 'BEGIN { printf "%.1f KiB", b / 1024 }')."
+if [[ -s $tmp/kafkatap.err ]]; then
+	echo "kafkatap warnings during the runs:" >&2
+	tail -20 "$tmp/kafkatap.err" >&2
+fi
