@@ -18,6 +18,8 @@
 /* Broker addresses learnt from Metadata responses. */
 #define CAPTURE_MAX_BROKERS 256
 #define API_METADATA 3
+/* LINKTYPE_RAW: what reassembled datagrams are parsed as. */
+#define CAPTURE_DLT_RAW 101
 
 #define CFLOW_STATES(X)                                   \
 	X(DETECT, "detecting")  /* keeping bytes to decide */ \
@@ -77,6 +79,7 @@ struct broker_addr {
 struct capture {
 	struct capture_opts o;
 	struct tcpreasm *r;
+	struct ipfrag *frag;
 	struct capture_counters c;
 	uint64_t next_conn_id;
 	struct broker_addr brokers[CAPTURE_MAX_BROKERS];
@@ -484,6 +487,42 @@ static void on_tcp_notice(void *ctx, void *owner, const char *msg)
 		c->o.notice(c->o.ctx, &f->conn, msg);
 }
 
+/* ---- IP fragments ---- */
+
+static void on_frag_notice(void *ctx, const char *msg)
+{
+	struct capture *c = ctx;
+	if (c->o.notice)
+		c->o.notice(c->o.ctx, NULL, msg);
+}
+
+/* A TCP segment, from a packet or a reassembled datagram. */
+static void take_segment(struct capture *c, const struct tcp_segment *seg)
+{
+	if (!c->o.auto_detect && !port_listed(c, seg->sport) && !port_listed(c, seg->dport)) {
+		c->c.other_ports++;
+		return;
+	}
+	tcpreasm_segment(c->r, seg);
+}
+
+/* A fragment goes to ipfrag; a whole datagram is parsed again as raw IP
+ * (the reassembled one has no fragment fields left, so this cannot loop). */
+static void take_fragment(struct capture *c, const struct ipfrag_piece *fp, int64_t ts)
+{
+	const uint8_t *dg;
+	size_t n;
+	if (ipfrag_add(c->frag, fp, ts, &dg, &n) != IPFRAG_DONE)
+		return;
+	struct tcp_segment seg;
+	enum pcapin_skip why;
+	if (!pcapin_parse(CAPTURE_DLT_RAW, dg, (uint32_t)n, (uint32_t)n, ts, &seg, &why)) {
+		c->c.skipped[why]++;
+		return;
+	}
+	take_segment(c, &seg);
+}
+
 /* ---- the public side ---- */
 
 struct capture *capture_new(const struct capture_opts *o)
@@ -501,7 +540,10 @@ struct capture *capture_new(const struct capture_opts *o)
 	struct tcpreasm_sink sink = {.open = on_open, .data = on_data, .gap = on_gap,
 				     .close = on_close, .notice = on_tcp_notice, .ctx = c};
 	c->r = tcpreasm_new(&sink);
-	if (!c->r) {
+	c->frag = ipfrag_new(NULL, on_frag_notice, c);
+	if (!c->r || !c->frag) {
+		tcpreasm_free(c->r);
+		ipfrag_free(c->frag);
 		free(c);
 		return NULL;
 	}
@@ -519,27 +561,33 @@ void capture_packet(struct capture *c, int dlt, const struct pcapin_packet *pkt)
 		c->last_expire = pkt->ts_us;
 	else if (pkt->ts_us - c->last_expire > CAPTURE_EXPIRE_EVERY_US)
 		capture_expire(c, pkt->ts_us);
+	if (pkt->own_dlt)
+		dlt = pkt->dlt;
 	struct tcp_segment seg;
+	struct ipfrag_piece fp;
 	enum pcapin_skip why;
-	if (!pcapin_parse(dlt, pkt->data, pkt->caplen, pkt->len, pkt->ts_us, &seg, &why)) {
-		c->c.skipped[why]++;
+	if (!pcapin_parse_frag(dlt, pkt->data, pkt->caplen, pkt->len, pkt->ts_us, &seg, &why, &fp)) {
+		if (why == PCAPIN_SKIP_FRAGMENT)
+			take_fragment(c, &fp, pkt->ts_us);
+		else
+			c->c.skipped[why]++;
 		return;
 	}
-	if (!c->o.auto_detect && !port_listed(c, seg.sport) && !port_listed(c, seg.dport)) {
-		c->c.other_ports++;
-		return;
-	}
-	tcpreasm_segment(c->r, &seg);
+	take_segment(c, &seg);
 }
 
 void capture_expire(struct capture *c, int64_t now_us)
 {
 	c->last_expire = now_us;
+	ipfrag_expire(c->frag, now_us);
 	tcpreasm_expire(c->r, now_us);
 }
 
 void capture_finish(struct capture *c)
 {
+	/* Datagrams still waiting for fragments are reported before the flows
+	 * end (their bytes are gaps there). */
+	ipfrag_finish(c->frag);
 	tcpreasm_finish(c->r, c->last_ts);
 }
 
@@ -547,6 +595,11 @@ void capture_get_counters(const struct capture *c, struct capture_counters *out)
 {
 	*out = c->c;
 	tcpreasm_get_counters(c->r, &out->tcp);
+	ipfrag_get_counters(c->frag, &out->frag);
+	/* Fragments that gave no datagram: the summary's "IP fragments not
+	 * decoded". Those of datagrams still waiting count once they are
+	 * dropped (capture_finish). */
+	out->skipped[PCAPIN_SKIP_FRAGMENT] = out->frag.refused + out->frag.lost;
 }
 
 void capture_free(struct capture *c)
@@ -556,6 +609,7 @@ void capture_free(struct capture *c)
 	/* Flows still open (capture_finish was not called) end here. */
 	tcpreasm_finish(c->r, c->last_ts);
 	tcpreasm_free(c->r);
+	ipfrag_free(c->frag);
 	tree_free(&c->meta);
 	free(c);
 }

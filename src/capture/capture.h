@@ -53,18 +53,21 @@ struct capture_opts {
 struct capture_counters {
 	uint64_t packets;
 	uint64_t bytes;                      /* captured bytes of all packets */
-	uint64_t skipped[PCAPIN_SKIP_COUNT]; /* packets that gave no TCP segment */
+	uint64_t skipped[PCAPIN_SKIP_COUNT]; /* packets that gave no TCP segment; FRAGMENT:
+					      * fragments refused or of datagrams dropped incomplete */
 	uint64_t other_ports;                /* TCP segments of flows not looked at */
 	uint64_t kafka_flows;                /* connections decoded as Kafka */
 	uint64_t not_kafka;                  /* flows looked at and found not Kafka */
 	struct tcpreasm_counters tcp;
+	struct ipfrag_counters frag;         /* IP fragment reassembly (ipfrag.h) */
 	struct stream_counters stream;       /* summed over the connections closed so far */
 };
 
 struct capture;
 
 struct capture *capture_new(const struct capture_opts *o);
-/* One packet of link type dlt. */
+/* One packet of link type dlt (pkt->dlt instead when pkt->own_dlt). IP
+ * fragments are reassembled (ipfrag.h) before TCP. */
 void capture_packet(struct capture *c, int dlt, const struct pcapin_packet *pkt);
 /* Close flows idle for long (capture_packet does it as capture time goes
  * by; a live capture calls it when no packets come). */

@@ -5,11 +5,16 @@
  *               capture v1 (SLL) and v2 (SLL2), raw IP (DLT_RAW,
  *               LINKTYPE_IPV4, LINKTYPE_IPV6), BSD loopback (DLT_NULL in the
  *               capturing host's byte order, DLT_LOOP in network order)
- *   network     IPv4 (options skipped; fragments counted and skipped — TCP
- *               over fragmented IP is rare, since TCP sizes segments to the
- *               path MTU) and IPv6 (hop-by-hop, routing, destination options
- *               and AH extension headers skipped; fragments as for IPv4)
+ *   network     IPv4 (options skipped) and IPv6 (hop-by-hop, routing,
+ *               destination options and AH extension headers skipped). A
+ *               fragment of a TCP datagram is described (ipfrag_piece) for
+ *               ipfrag to reassemble; capture.c parses the whole datagram
+ *               again as raw IP.
  *   transport   TCP (options skipped)
+ *
+ * pcap files and live captures are read through libpcap; pcapng files
+ * through pcapng.c, which gives each packet its own interface's link type
+ * (libpcap refuses files whose interfaces differ; see pcapin.c).
  *
  * Lengths come from the headers and are checked against the bytes captured:
  * a packet cut by the snapshot length gives a segment whose `captured` is
@@ -23,13 +28,14 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "capture/ipfrag.h"
 #include "capture/tcpreasm.h"
 
 /* Why a packet gave no TCP segment: X(name, description). */
 #define PCAPIN_SKIPS(X)                                         \
 	X(NOT_IP, "not IPv4 or IPv6")                           \
 	X(NOT_TCP, "not TCP")                                   \
-	X(FRAGMENT, "IP fragments (not reassembled)")           \
+	X(FRAGMENT, "IP fragments not reassembled")             \
 	X(SHORT, "cut before the end of the TCP header")       \
 	X(BAD_HEADER, "invalid IP or TCP header")               \
 	X(LINKTYPE, "link type not supported")
@@ -46,6 +52,11 @@ const char *pcapin_skip_name(enum pcapin_skip s);
  * (payload pointing into data), or false with *why set. */
 bool pcapin_parse(int dlt, const uint8_t *data, uint32_t caplen, uint32_t len, int64_t ts_us,
 		  struct tcp_segment *seg, enum pcapin_skip *why);
+/* The same; when it fails with PCAPIN_SKIP_FRAGMENT and frag is not NULL,
+ * *frag describes the fragment (pointers into data). Only fragments of TCP
+ * datagrams are described: others are PCAPIN_SKIP_NOT_TCP. */
+bool pcapin_parse_frag(int dlt, const uint8_t *data, uint32_t caplen, uint32_t len, int64_t ts_us,
+		       struct tcp_segment *seg, enum pcapin_skip *why, struct ipfrag_piece *frag);
 /* Is this link type one pcapin_parse understands? */
 bool pcapin_dlt_supported(int dlt);
 
@@ -64,6 +75,12 @@ struct pcapin_packet {
 	int64_t ts_us;
 	uint32_t caplen, len;
 	const uint8_t *data;
+	/* pcapin_next sets own_dlt and dlt: the link type of the packet's own
+	 * interface, which in a pcapng file may differ from pcapin_datalink().
+	 * capture_packet takes it over its dlt argument when own_dlt is set,
+	 * so that callers building packets by hand need not set it. */
+	bool own_dlt;
+	int dlt;
 };
 
 enum pcapin_status {
@@ -74,6 +91,7 @@ enum pcapin_status {
 };
 /* The next packet; valid until the next call. */
 enum pcapin_status pcapin_next(struct pcapin *p, struct pcapin_packet *pkt);
+/* The link type of the file (pcapng: of its first interface). */
 int pcapin_datalink(const struct pcapin *p);
 const char *pcapin_error(const struct pcapin *p);
 /* After PCAPIN_ERROR: the file was cut short (its last record is incomplete). */

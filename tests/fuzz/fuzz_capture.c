@@ -1,18 +1,25 @@
 /* fuzz_capture: libFuzzer target for the capture path below the stream
  * layer: link layers (Ethernet/VLAN, SLL, SLL2, raw IP, BSD loopback), IPv4
- * and IPv6, TCP reassembly, broker-side detection, then the stream layer and
- * the exchange formats.
+ * and IPv6 with fragment reassembly, TCP reassembly, broker-side detection,
+ * then the stream layer and the exchange formats.
  *
- * Input: [dlt selector u8] then packets [len u16 big-endian][len bytes]; each
- * packet goes to capture_packet with increasing timestamps. */
+ * Input, either of:
+ *   - [dlt selector u8] then packets [len u16 big-endian][len bytes]; each
+ *     packet goes to capture_packet with increasing timestamps;
+ *   - a pcapng file (it starts with the section header's block type
+ *     0A 0D 0D 0A): read by the pcapng reader (src/capture/pcapng.c), each
+ *     packet with its own interface's link type, as `kafkatap decode` reads
+ *     pcapng files. */
 #include "config.h"
 
 #include <pcap/pcap.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "capture/capture.h"
+#include "capture/pcapng.h"
 #include "output/report.h"
 #include "util/buf.h"
 
@@ -44,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
+	bool ng = size >= 4 && data[0] == 0x0A && data[1] == 0x0D && data[2] == 0x0D && data[3] == 0x0A;
 	int dlt = dlts[data[0] % (sizeof dlts / sizeof dlts[0])];
 	struct capture_opts o;
 	memset(&o, 0, sizeof o);
@@ -55,6 +63,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct capture *c = capture_new(&o);
 	if (!c)
 		return 0;
+	if (ng) {
+		FILE *fp = fmemopen((void *)data, size, "rb");
+		char err[256];
+		struct pcapng *r = fp ? pcapng_open(fp, err, sizeof err, NULL) : NULL;
+		struct pcapng_packet np;
+		while (r && pcapng_next(r, &np) == PCAPNG_PACKET) {
+			struct pcapin_packet pkt = {.ts_us = np.ts_us, .caplen = np.caplen, .len = np.len,
+						    .data = np.data, .own_dlt = true, .dlt = np.linktype};
+			capture_packet(c, DLT_EN10MB, &pkt);
+		}
+		pcapng_close(r);
+		if (fp)
+			fclose(fp);
+		capture_finish(c);
+		capture_free(c);
+		return 0;
+	}
 	size_t i = 1;
 	int64_t ts = 1000000;
 	while (size - i >= 2) {

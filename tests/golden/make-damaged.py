@@ -20,7 +20,7 @@ into captures/damaged/:
     ip-fragments.pcapng       two packets split into IPv4 fragments
     not-a-capture.txt         a text file
     mixed-linktypes.pcapng    two interfaces with different link types (libpcap
-                              refuses those: kafkatap must say so)
+                              refuses those; kafkatap's pcapng reader must not)
   encodings (must decode exactly like the original)
     link-sll.pcapng           Linux cooked capture v1
     link-sll2.pcapng          Linux cooked capture v2
@@ -30,6 +30,19 @@ into captures/damaged/:
     link-loop.pcapng          OpenBSD loopback (network order)
     link-qinq.pcapng          Ethernet with 802.1ad + 802.1Q tags
     ipv6.pcapng               IPv6 (::1) with a hop-by-hop options header
+    ip-frag3.pcapng           every IPv4 packet with >= 600 bytes of TCP payload
+                              as three fragments
+    ip-frag3-reordered.pcapng the same, fragments out of order (last first)
+    ipv6-fragments.pcapng     ipv6.pcapng with the same packets as three IPv6
+                              fragments (behind the hop-by-hop header), every
+                              other one out of order
+    link-mixed-sections.pcapng
+                              two sections (little- then big-endian), each with
+                              an Ethernet and a raw IPv4 interface: requests on
+                              one, responses on the other
+  damaged fragments
+    ip-frag-damaged.pcapng    a conflicting copy of a fragment (first kept), a
+                              lost fragment (incomplete datagram), a refused one
 
 Everything is deterministic (fixed seed, no clock), so running it again gives
 the same files. No scapy: pcapng and pcap are read and written here, IP and
@@ -389,6 +402,143 @@ def ip_fragments(pkts, out):
     write_pcapng(out, 1, res)
 
 
+def fragment_body(body, parts):
+    """Cut an IP payload into `parts` pieces at 8-byte aligned offsets:
+    [(offset, bytes, more)]."""
+    cuts = [0] + [(len(body) * i // parts) & ~7 for i in range(1, parts)] + [len(body)]
+    return [(cuts[i], body[cuts[i]:cuts[i + 1]], i < parts - 1) for i in range(parts)]
+
+
+def v4_fragments(p, parts, ident):
+    """The IPv4 packet of p as `parts` fragments (Ethernet frames)."""
+    ip = p.ipv4()
+    ihl = (ip[0] & 15) * 4
+    out = []
+    for off, part, more in fragment_body(ip[ihl:], parts):
+        h = bytearray(ip[:ihl])
+        struct.pack_into("!H", h, 2, ihl + len(part))
+        struct.pack_into("!H", h, 4, ident)
+        struct.pack_into("!H", h, 6, (0x2000 if more else 0) | (off // 8))
+        h[10:12] = b"\0\0"
+        h[10:12] = struct.pack("!H", csum(bytes(h)))
+        out.append(p.eth + bytes(h) + part)
+    return out
+
+
+# Fragment orders: in order, and out of order (last first, then the first,
+# then the middle one).
+IN_ORDER = (0, 1, 2)
+OUT_OF_ORDER = (2, 0, 1)
+
+
+def frag3(pkts, out, order, min_payload=600):
+    """Every IPv4 packet with at least min_payload bytes of TCP payload as
+    three fragments, all with the original packet's timestamp (so that the
+    reassembled datagram, timed by its last fragment, keeps it)."""
+    res = []
+    for i, (ts, p, _) in enumerate(pkts):
+        if len(p.payload) >= min_payload:
+            frs = v4_fragments(p, 3, 0x4000 + i)
+            for k in order:
+                res.append((ts, frs[k], len(frs[k])))
+            continue
+        f = p.frame()
+        res.append((ts, f, len(f)))
+    write_pcapng(out, 1, res)
+
+
+def frag_damaged(pkts, out):
+    """Fragments that disagree, go missing and break the rules: the first
+    big packet has its middle fragment sent again with other bytes (the
+    first copy is kept, so it decodes as before), the second loses its middle
+    fragment (incomplete at the end, a gap in its stream), the third gets an
+    extra fragment that is not a multiple of 8 bytes (refused)."""
+    res = []
+    n = 0
+    for i, (ts, p, _) in enumerate(pkts):
+        if len(p.payload) >= 600 and n < 3:
+            frs = v4_fragments(p, 3, 0x5000 + i)
+            if n == 0:
+                frs.insert(2, frs[1][:14 + 20 + 8] + bytes(len(frs[1]) - 14 - 20 - 8))
+            elif n == 1:
+                del frs[1]
+            else:
+                bad = bytearray(frs[1][:14 + 20 + 13])
+                struct.pack_into("!H", bad, 14 + 2, 20 + 13)
+                frs.insert(0, bytes(bad))
+            n += 1
+            for f in frs:
+                res.append((ts, f, len(f)))
+            continue
+        f = p.frame()
+        res.append((ts, f, len(f)))
+    write_pcapng(out, 1, res)
+
+
+def ipv6_fragments(pkts, out, min_payload=600):
+    """ipv6.pcapng's packets (a hop-by-hop header, then TCP), those with at
+    least min_payload bytes of TCP payload as three fragments behind the
+    hop-by-hop header, every other one out of order."""
+    res = []
+    big = 0
+    for i, (ts, p, _) in enumerate(pkts):
+        ip = p.ipv6(hop_by_hop=True)
+        eth = p.eth[:12] + b"\x86\xdd"
+        if len(p.payload) < min_payload:
+            res.append((ts, eth + ip, len(eth + ip)))
+            continue
+        fixed, hbh, tcp = ip[:40], bytearray(ip[40:48]), ip[48:]
+        hbh[0] = 44  # the hop-by-hop header now names the fragment header
+        frs = []
+        for off, part, more in fragment_body(tcp, 3):
+            fh = struct.pack("!BBHI", 6, 0, off | (1 if more else 0), 0x60000 + i)
+            h = bytearray(fixed)
+            struct.pack_into("!H", h, 4, len(hbh) + len(fh) + len(part))
+            f = eth + bytes(h) + bytes(hbh) + fh + part
+            frs.append(f)
+        for k in (OUT_OF_ORDER if big % 2 else IN_ORDER):
+            res.append((ts, frs[k], len(frs[k])))
+        big += 1
+    write_pcapng(out, 1, res)
+
+
+def linktypes_split(pkts, out, port=19092):
+    """The same packets in a pcapng of two sections, each with two
+    interfaces of different link types: client-to-broker packets on an
+    Ethernet interface (nanosecond timestamps), broker-to-client ones on a
+    raw IPv4 interface (LINKTYPE_RAW, microseconds: no if_tsresol). The
+    first section is little-endian with the Ethernet interface first, the
+    second big-endian with the raw one first and its timestamps offset by
+    if_tsoffset."""
+    out_b = bytearray()
+
+    def block(e, btype, body):
+        body = bytes(body) + b"\0" * ((4 - len(body) % 4) % 4)
+        n = len(body) + 12
+        out_b.extend(struct.pack(e + "II", btype, n) + body + struct.pack(e + "I", n))
+
+    half = len(pkts) // 2
+    for e, chunk, order in (("<", pkts[:half], (1, 101)), (">", pkts[half:], (101, 1))):
+        block(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1) + b"\0\0\0\0")
+        offset = 0 if e == "<" else 1000
+        for lt in order:
+            opts = b""
+            if lt == 1:
+                opts += struct.pack(e + "HHB3x", 9, 1, 9)
+            if offset:
+                opts += struct.pack(e + "HHq", 14, 8, offset)
+            block(e, 1, struct.pack(e + "HHI", lt, 0, 262144) + opts + b"\0\0\0\0")
+        for ts, p, _ in chunk:
+            to_broker = p.dport == port
+            lt = 1 if to_broker else 101
+            iface = order.index(lt)
+            data = p.frame() if lt == 1 else p.ipv4()
+            t = ts - offset * 10 ** 9
+            t = t if lt == 1 else t // 1000
+            block(e, 6, struct.pack(e + "IIIII", iface, t >> 32, t & 0xffffffff, len(data), len(data)) + data)
+    open(out, "wb").write(out_b)
+
+
 # ---- re-encodings ----
 
 def relink(pkts, out, kind):
@@ -453,6 +603,11 @@ def main():
                        ("null", "link-null.pcap"), ("loop", "link-loop.pcapng"),
                        ("qinq", "link-qinq.pcapng"), ("ipv6", "ipv6.pcapng")):
         relink(pkts, o(name), kind)
+    frag3(pkts, o("ip-frag3.pcapng"), IN_ORDER)
+    frag3(pkts, o("ip-frag3-reordered.pcapng"), OUT_OF_ORDER)
+    frag_damaged(pkts, o("ip-frag-damaged.pcapng"))
+    ipv6_fragments(pkts, o("ipv6-fragments.pcapng"))
+    linktypes_split(pkts, o("link-mixed-sections.pcapng"))
 
 
 if __name__ == "__main__":
