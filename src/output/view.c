@@ -92,8 +92,23 @@ static size_t shown_len(const uint8_t *p, size_t n, size_t max, bool text)
  * mode (auto: text when printable UTF-8, else {"base64": ...}; hex or base64:
  * a plain string). Longer than max_bytes: {"<form>": ..., "length": N,
  * "truncated": true}. */
-static void json_blob(struct buf *b, const uint8_t *p, size_t n, bool is_string,
-		      const struct view_opts *o)
+static void json_blob_general(struct buf *b, const uint8_t *p, size_t n, bool is_string,
+			      const struct view_opts *o);
+
+static inline void json_blob(struct buf *b, const uint8_t *p, size_t n, bool is_string,
+			     const struct view_opts *o)
+{
+	/* The common case, printable ASCII that needs no escaping and no
+	 * shortening, is one scan and one copy; it prints what the general
+	 * path would. */
+	if ((is_string || o->bytes == VIEW_BYTES_AUTO) && (o->max_bytes == 0 || n <= o->max_bytes) &&
+	    buf_json_plain(b, p, n))
+		return;
+	json_blob_general(b, p, n, is_string, o);
+}
+
+static void json_blob_general(struct buf *b, const uint8_t *p, size_t n, bool is_string,
+			      const struct view_opts *o)
 {
 	bool text = is_string || (o->bytes == VIEW_BYTES_AUTO && buf_is_printable_utf8(p, n));
 	size_t k = shown_len(p, n, o->max_bytes, text);
@@ -120,56 +135,167 @@ static void json_blob(struct buf *b, const uint8_t *p, size_t n, bool is_string,
 
 static void json_node(struct buf *b, const struct tree *t, tree_ref r, const struct view_opts *o);
 
-/* Integers without printf: they are most of the values in JSON output. */
-static void put_i64(struct buf *b, int64_t v)
+/* Room that any comma + scalar value (null, a bool, an int64) fits in. */
+#define SCALAR_ROOM 32
+
+static const char digits2[200] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Integers without printf, two digits a step: they are most of the values
+ * in JSON output. Writes at o (room for 20 bytes) and returns the end. */
+static inline uint8_t *put_i64_at(uint8_t *o, int64_t v)
 {
-	char tmp[24];
-	char *e = tmp + sizeof tmp, *p = e;
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	buf_append(b, p, (size_t)(e - p));
+	uint64_t u = (uint64_t)v;
+	if (v < 0) {
+		*o++ = '-';
+		u = (uint64_t)0 - u;
+	}
+	/* Digits from the bit length: log10(2) ~ 1233/4096, then one compare
+	 * corrects the estimate. */
+	static const uint64_t pow10[20] = {0,
+					   10ull,
+					   100ull,
+					   1000ull,
+					   10000ull,
+					   100000ull,
+					   1000000ull,
+					   10000000ull,
+					   100000000ull,
+					   1000000000ull,
+					   10000000000ull,
+					   100000000000ull,
+					   1000000000000ull,
+					   10000000000000ull,
+					   100000000000000ull,
+					   1000000000000000ull,
+					   10000000000000000ull,
+					   100000000000000000ull,
+					   1000000000000000000ull,
+					   10000000000000000000ull};
+	unsigned t = (unsigned)(64 - __builtin_clzll(u | 1)) * 1233 >> 12;
+	unsigned n = t + 1 - (u < pow10[t]);
+	uint8_t *e = o + n, *q = e;
+	while (u >= 100) {
+		unsigned d = (unsigned)(u % 100);
+		u /= 100;
+		q -= 2;
+		q[0] = (uint8_t)digits2[2 * d];
+		q[1] = (uint8_t)digits2[2 * d + 1];
+	}
+	if (u >= 10) {
+		q[-2] = (uint8_t)digits2[2 * u];
+		q[-1] = (uint8_t)digits2[2 * u + 1];
+	} else {
+		q[-1] = (uint8_t)('0' + u);
+	}
+	return e;
 }
 
-/* A field name: schema and records names are plain identifiers, so they
- * need no escaping. */
-static void put_key(struct buf *b, const char *name)
+/* memcpy for the short names of fields, without a call: two overlapping
+ * fixed-size copies cover every length from 4 to 16. */
+static inline void copy_short(uint8_t *d, const char *s, size_t n)
 {
-	size_t n = strlen(name);
-	if (!buf_reserve(b, n + 3))
-		return;
-	b->p[b->len++] = '"';
-	memcpy(b->p + b->len, name, n);
-	b->len += n;
-	b->p[b->len++] = '"';
-	b->p[b->len++] = ':';
+	if (n >= 8 && n <= 16) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4 && n < 8) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n < 4) {
+		for (size_t i = 0; i < n; i++)
+			d[i] = (uint8_t)s[i];
+	} else {
+		memcpy(d, s, n);
+	}
+}
+
+/* A value that needs no more than SCALAR_ROOM bytes (null, bool, integer)
+ * written at o; NULL when the node is something else. */
+static inline __attribute__((always_inline)) uint8_t *scalar_at(uint8_t *o,
+								 const struct tree_node *nd)
+{
+	if ((nd->flags & TREE_F_NULL) && !nd->first) {
+		memcpy(o, "null", 4);
+		return o + 4;
+	}
+	/* The integer types are contiguous in enum schema_type. */
+	if (nd->type >= SCHEMA_INT8 && nd->type <= SCHEMA_INT64) {
+		int64_t v = nd->v.i;
+		/* Small values (deltas, attributes, indexes) without the general path. */
+		if (v >= 0 && v < 10) {
+			*o = (uint8_t)('0' + v);
+			return o + 1;
+		}
+		return put_i64_at(o, v);
+	}
+	if (nd->type == SCHEMA_BOOL) {
+		if (nd->v.i) {
+			memcpy(o, "true", 4);
+			return o + 4;
+		}
+		memcpy(o, "false", 5);
+		return o + 5;
+	}
+	return NULL;
 }
 
 static void json_members(struct buf *b, const struct tree *t, tree_ref r, const struct view_opts *o)
 {
 	const struct tree_node *nd = &t->nodes[r];
-	bool first = true;
 	unsigned unknown = 0, unnamed = 0;
-	buf_putc(b, '{');
+	/* Each member starts with sep: the opening brace, then commas. */
+	uint8_t sep = '{';
 	for (tree_ref c = nd->first; c; c = t->nodes[c].next) {
 		const struct tree_node *cn = &t->nodes[c];
 		if (cn->flags & TREE_F_UNKNOWN_TAG) {
 			unknown++;
 			continue;
 		}
-		if (!first)
-			buf_putc(b, ',');
-		first = false;
-		if (cn->name)
-			put_key(b, cn->name);
-		else
+		/* Comma, key and a scalar value in one reservation. Schema and
+		 * records names are plain identifiers: no escaping. */
+		size_t nl = cn->name_len == UINT16_MAX ? strlen(cn->name) : cn->name_len;
+		if (!buf_reserve(b, nl + 3 + SCALAR_ROOM))
+			return;
+		uint8_t *w = b->p + b->len;
+		*w++ = sep;
+		sep = ',';
+		if (cn->name) {
+			*w++ = '"';
+			copy_short(w, cn->name, nl);
+			w += nl;
+			*w++ = '"';
+			*w++ = ':';
+		} else {
+			b->len = (size_t)(w - b->p);
 			buf_printf(b, "\"_%u\":", unnamed++);
-		json_node(b, t, c, o);
+			if (!buf_reserve(b, SCALAR_ROOM))
+				return;
+			w = b->p + b->len;
+		}
+		uint8_t *e = scalar_at(w, cn);
+		if (e) {
+			b->len = (size_t)(e - b->p);
+			continue;
+		}
+		if (cn->type == SCHEMA_ARRAY && !cn->first) {
+			/* An empty array (the headers of most records). */
+			w[0] = '[';
+			w[1] = ']';
+			b->len = (size_t)(w + 2 - b->p);
+			continue;
+		}
+		b->len = (size_t)(w - b->p);
+		/* Keys and values of records: straight to the blob writer. */
+		if (cn->type == SCHEMA_BYTES && !cn->first)
+			json_blob(b, cn->v.b.p, cn->v.b.len, false, o);
+		else
+			json_node(b, t, c, o);
 	}
+	bool first = sep == '{';
+	if (first)
+		buf_putc(b, '{');
 	if (nd->flags & TREE_F_PARTIAL) {
 		buf_puts(b, first ? "\"_partial\":true" : ",\"_partial\":true");
 		first = false;
@@ -199,22 +325,14 @@ static void json_members(struct buf *b, const struct tree *t, tree_ref r, const 
 static void json_node(struct buf *b, const struct tree *t, tree_ref r, const struct view_opts *o)
 {
 	const struct tree_node *nd = &t->nodes[r];
-	if ((nd->flags & TREE_F_NULL) && !nd->first) {
-		buf_puts(b, "null");
+	if (!buf_reserve(b, SCALAR_ROOM))
+		return;
+	uint8_t *e = scalar_at(b->p + b->len, nd);
+	if (e) {
+		b->len = (size_t)(e - b->p);
 		return;
 	}
 	switch (nd->type) {
-	case SCHEMA_BOOL:
-		buf_puts(b, nd->v.i ? "true" : "false");
-		return;
-	case SCHEMA_INT8:
-	case SCHEMA_INT16:
-	case SCHEMA_UINT16:
-	case SCHEMA_INT32:
-	case SCHEMA_UINT32:
-	case SCHEMA_INT64:
-		put_i64(b, nd->v.i);
-		return;
 	case SCHEMA_FLOAT64:
 		put_double(b, nd->v.f);
 		return;
@@ -238,10 +356,16 @@ static void json_node(struct buf *b, const struct tree *t, tree_ref r, const str
 		buf_putc(b, '[');
 		bool first = true;
 		for (tree_ref c = nd->first; c; c = t->nodes[c].next) {
+			if (!buf_reserve(b, 1 + SCALAR_ROOM))
+				return;
+			uint8_t *w = b->p + b->len;
 			if (!first)
-				buf_putc(b, ',');
+				*w++ = ',';
 			first = false;
-			json_node(b, t, c, o);
+			e = scalar_at(w, &t->nodes[c]);
+			b->len = (size_t)((e ? e : w) - b->p);
+			if (!e)
+				json_node(b, t, c, o);
 		}
 		buf_putc(b, ']');
 		return;

@@ -49,8 +49,7 @@ void tree_free(struct tree *t)
 	t->max_nodes = max;
 }
 
-tree_ref tree_add(struct tree *t, tree_ref parent, const char *name,
-		  const struct schema_field *field, enum schema_type type)
+tree_ref tree_grow(struct tree *t)
 {
 	if (t->n == 0)
 		t->n = 1; /* reserve index 0 */
@@ -66,23 +65,28 @@ tree_ref tree_add(struct tree *t, tree_ref parent, const char *name,
 		t->nodes = nodes;
 		t->cap = cap;
 	}
-	tree_ref r = t->n++;
-	struct tree_node *nd = &t->nodes[r];
-	memset(nd, 0, sizeof *nd);
-	nd->name = name;
-	nd->field = field;
-	nd->type = (uint8_t)type;
-	nd->tag = SCHEMA_NO_TAG;
-	if (parent != TREE_NONE) {
-		struct tree_node *pn = &t->nodes[parent];
-		if (pn->last)
-			t->nodes[pn->last].next = r;
-		else
-			pn->first = r;
-		pn->last = r;
-		pn->count++;
+	return t->n;
+}
+
+bool tree_grow_by(struct tree *t, uint32_t k)
+{
+	if (t->n == 0)
+		t->n = 1; /* reserve index 0 */
+	if (k > t->max_nodes || t->n > t->max_nodes - k)
+		return false;
+	if (t->n + k > t->cap) {
+		uint32_t cap = t->cap ? t->cap : 256;
+		while (cap < t->n + k)
+			cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+		if (cap > t->max_nodes)
+			cap = t->max_nodes;
+		struct tree_node *nodes = realloc(t->nodes, (size_t)cap * sizeof *nodes);
+		if (!nodes)
+			return false;
+		t->nodes = nodes;
+		t->cap = cap;
 	}
-	return r;
+	return true;
 }
 
 uint8_t *tree_alloc(struct tree *t, size_t n)

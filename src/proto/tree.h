@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "proto/schema.h"
 
@@ -33,7 +34,7 @@ struct tree_node {
 	const struct schema_field *field; /* NULL for synthesised nodes and array elements */
 	uint8_t type;                     /* enum schema_type */
 	uint8_t flags;                    /* TREE_F_* */
-	uint16_t pad_;
+	uint16_t name_len;                /* strlen(name), capped at UINT16_MAX (0 when no name) */
 	int32_t tag;                      /* tag number for tagged / unknown-tag nodes */
 	uint32_t offset;                  /* byte offset of the value in the frame */
 	tree_ref first, last, next;       /* first child, last child, next sibling */
@@ -54,7 +55,7 @@ struct tree_blob;
 struct tree {
 	struct tree_node *nodes;  /* nodes[0] is unused so that 0 can mean "none" */
 	uint32_t n, cap;
-	uint32_t max_nodes;       /* hard cap; tree_add fails past it (default 4M) */
+	uint32_t max_nodes;       /* hard cap; tree_add fails past it (default 16M) */
 	struct tree_blob *blobs;  /* owned memory, freed by tree_reset/tree_free */
 	size_t blob_bytes;        /* total owned bytes */
 };
@@ -64,10 +65,79 @@ void tree_reset(struct tree *t);   /* drop all nodes and blobs, keep the node ar
 void tree_free(struct tree *t);
 
 /* Append a child to `parent` (TREE_NONE for a root). Returns TREE_NONE when the
- * node cap is reached or memory runs out. */
-tree_ref tree_add(struct tree *t, tree_ref parent, const char *name,
-		  const struct schema_field *field, enum schema_type type);
+ * node cap is reached or memory runs out. Inline: the records decoder adds
+ * about eight nodes per record, and with a literal name the length folds to
+ * a constant. */
+tree_ref tree_grow(struct tree *t); /* the slow path of tree_add: room for one more node */
+static inline tree_ref tree_add(struct tree *t, tree_ref parent, const char *name,
+				const struct schema_field *field, enum schema_type type)
+{
+	if (__builtin_expect(t->n >= t->cap || t->n >= t->max_nodes || t->n == 0, 0) &&
+	    tree_grow(t) == TREE_NONE)
+		return TREE_NONE;
+	tree_ref r = t->n++;
+	struct tree_node *nd = &t->nodes[r];
+	size_t nl = name ? strlen(name) : 0;
+	/* Every member is set (no memset: this runs millions of times). */
+	nd->name = name;
+	nd->field = field;
+	nd->type = (uint8_t)type;
+	nd->flags = 0;
+	nd->name_len = nl > UINT16_MAX ? UINT16_MAX : (uint16_t)nl;
+	nd->tag = SCHEMA_NO_TAG;
+	nd->offset = 0;
+	nd->first = nd->last = nd->next = TREE_NONE;
+	nd->count = 0;
+	memset(&nd->v, 0, sizeof nd->v);
+	if (parent != TREE_NONE) {
+		struct tree_node *pn = &t->nodes[parent];
+		if (pn->last)
+			t->nodes[pn->last].next = r;
+		else
+			pn->first = r;
+		pn->last = r;
+		pn->count++;
+	}
+	return r;
+}
 static inline struct tree_node *tree_node(const struct tree *t, tree_ref r) { return &t->nodes[r]; }
+
+/* Room for k more nodes, so that k tree_add calls or one tree_add_run of k
+ * cannot fail. False when the node cap or memory does not allow it. */
+bool tree_grow_by(struct tree *t, uint32_t k); /* the slow path of tree_reserve */
+static inline bool tree_reserve(struct tree *t, uint32_t k)
+{
+	if (__builtin_expect(t->n != 0 && t->n <= t->max_nodes && k <= t->cap - t->n &&
+			     k <= t->max_nodes - t->n, 1))
+		return true;
+	return tree_grow_by(t, k);
+}
+/* Append k >= 1 children to `parent` at once, copied from tmpl[0..k) and
+ * linked in order; returns the first, the others are the refs that follow
+ * it. Template nodes are childless (first, last and count 0); their `next`
+ * is ignored. The caller must have made room with tree_reserve. For the
+ * records decoder, whose every record has the same eight members. */
+static inline tree_ref tree_add_run(struct tree *t, tree_ref parent, const struct tree_node *tmpl,
+				    uint32_t k)
+{
+	tree_ref r = t->n;
+	struct tree_node *nd = &t->nodes[r];
+	memcpy(nd, tmpl, k * sizeof *nd);
+	for (uint32_t i = 0; i + 1 < k; i++)
+		nd[i].next = r + i + 1;
+	nd[k - 1].next = TREE_NONE;
+	t->n += k;
+	if (parent != TREE_NONE) {
+		struct tree_node *pn = &t->nodes[parent];
+		if (pn->last)
+			t->nodes[pn->last].next = r;
+		else
+			pn->first = r;
+		pn->last = r + k - 1;
+		pn->count += k;
+	}
+	return r;
+}
 /* Memory owned by the tree until reset (e.g. decompressed records). NULL on failure. */
 uint8_t *tree_alloc(struct tree *t, size_t n);
 

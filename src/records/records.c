@@ -66,8 +66,9 @@ struct region {
 
 /* ---- nodes ---- */
 
-static tree_ref add(struct rctx *r, tree_ref parent, const char *name, enum schema_type type,
-		    size_t off)
+static inline __attribute__((always_inline)) tree_ref add(struct rctx *r, tree_ref parent,
+							   const char *name, enum schema_type type,
+							   size_t off)
 {
 	if (r->oom)
 		return TREE_NONE;
@@ -82,8 +83,9 @@ static tree_ref add(struct rctx *r, tree_ref parent, const char *name, enum sche
 	return n;
 }
 
-static void add_int(struct rctx *r, tree_ref parent, const char *name, enum schema_type type,
-		    size_t off, int64_t v)
+static inline __attribute__((always_inline)) void add_int(struct rctx *r, tree_ref parent,
+							  const char *name, enum schema_type type,
+							  size_t off, int64_t v)
 {
 	tree_ref n = add(r, parent, name, type, off);
 	if (n)
@@ -103,13 +105,54 @@ static void add_str(struct rctx *r, tree_ref parent, const char *name, size_t of
 }
 
 /* Bytes or string; len < 0 is null. p points into the frame or owned memory. */
-static void add_bytes(struct rctx *r, tree_ref parent, const char *name, enum schema_type type,
-		      size_t off, const uint8_t *p, int32_t len)
+static inline __attribute__((always_inline)) void add_bytes(struct rctx *r, tree_ref parent,
+							    const char *name,
+							    enum schema_type type, size_t off,
+							    const uint8_t *p, int32_t len)
 {
 	tree_ref n = add(r, parent, name, type, off);
 	if (!n)
 		return;
 	struct tree_node *nd = tree_node(r->t, n);
+	if (len < 0) {
+		nd->flags |= TREE_F_NULL;
+	} else {
+		nd->v.b.p = p;
+		nd->v.b.len = (uint32_t)len;
+	}
+}
+
+/* The members every record has, in the order they are shown; the slow path
+ * in decode_record adds the same ones one by one. */
+enum {
+	REC_OFFSET,
+	REC_TIMESTAMP,
+	REC_OFFSET_DELTA,
+	REC_TIMESTAMP_DELTA,
+	REC_ATTRIBUTES,
+	REC_KEY,
+	REC_VALUE,
+	REC_HEADERS,
+	REC_NMEMBERS
+};
+#define REC_MEMBER(nm, ty) \
+	{.name = nm, .name_len = sizeof nm - 1, .type = ty, .flags = TREE_F_SYNTH, .tag = SCHEMA_NO_TAG}
+static const struct tree_node rec_members[REC_NMEMBERS] = {
+	[REC_OFFSET] = REC_MEMBER("offset", SCHEMA_INT64),
+	[REC_TIMESTAMP] = REC_MEMBER("timestamp", SCHEMA_INT64),
+	[REC_OFFSET_DELTA] = REC_MEMBER("offsetDelta", SCHEMA_INT32),
+	[REC_TIMESTAMP_DELTA] = REC_MEMBER("timestampDelta", SCHEMA_INT64),
+	[REC_ATTRIBUTES] = REC_MEMBER("attributes", SCHEMA_INT8),
+	[REC_KEY] = REC_MEMBER("key", SCHEMA_BYTES),
+	[REC_VALUE] = REC_MEMBER("value", SCHEMA_BYTES),
+	[REC_HEADERS] = REC_MEMBER("headers", SCHEMA_ARRAY),
+};
+#undef REC_MEMBER
+
+/* A bytes value of a template node (len < 0: null), as add_bytes sets it. */
+static inline void set_bytes(struct tree_node *nd, size_t off, const uint8_t *p, int32_t len)
+{
+	nd->offset = (uint32_t)off;
 	if (len < 0) {
 		nd->flags |= TREE_F_NULL;
 	} else {
@@ -366,10 +409,15 @@ struct batch_info {
 	bool control;
 };
 
-/* A varint-length byte field of record i (header h when h >= 0). */
-static bool read_rec_bytes(struct rctx *r, struct cursor *x, const struct region *g,
-			   uint32_t i, int h, const char *what, bool nullable, const uint8_t **p,
-			   int32_t *len, size_t *data_off)
+static void __attribute__((noinline, cold))
+rec_bytes_error(struct rctx *r, struct cursor *x, const struct region *g, uint32_t i, int h,
+		const char *what, size_t at, const int32_t *len);
+
+/* A varint-length byte field of record i (header h when h >= 0). Inline:
+ * it runs for every key and value. */
+static inline bool read_rec_bytes(struct rctx *r, struct cursor *x, const struct region *g,
+				  uint32_t i, int h, const char *what, bool nullable,
+				  const uint8_t **p, int32_t *len, size_t *data_off)
 {
 	size_t at = cursor_offset(x);
 	if (cursor_read_varint(x, len)) {
@@ -381,7 +429,14 @@ static bool read_rec_bytes(struct rctx *r, struct cursor *x, const struct region
 			return true;
 		}
 	}
-	/* The error path only: name the field. */
+	rec_bytes_error(r, x, g, i, h, what, at, len);
+	return false;
+}
+
+/* The error path of read_rec_bytes: name the field. */
+static void rec_bytes_error(struct rctx *r, struct cursor *x, const struct region *g, uint32_t i,
+			    int h, const char *what, size_t at, const int32_t *len)
+{
 	char w[96], hs[24] = "";
 	if (h >= 0)
 		snprintf(hs, sizeof hs, "header %d ", h);
@@ -393,7 +448,6 @@ static bool read_rec_bytes(struct rctx *r, struct cursor *x, const struct region
 	else
 		err_add(r, "record %u: %s%s length %d exceeds the %zu bytes left at %s", i, hs, what,
 			*len, cursor_left(x), w);
-	return false;
 }
 
 static const char *control_name(int16_t type)
@@ -517,15 +571,37 @@ static bool decode_record(struct rctx *r, struct cursor *rc, tree_ref arr, uint3
 	 * the deltas are stale (as Java's DefaultRecord reads it). */
 	int64_t ts = bi->log_append ? bi->max_ts
 				    : (int64_t)((uint64_t)bi->base_ts + (uint64_t)tsd);
-	tree_ref rec = add(r, arr, NULL, SCHEMA_STRUCT, noff(g, at));
-	add_int(r, rec, "offset", SCHEMA_INT64, noff(g, f_od), off);
-	add_int(r, rec, "timestamp", SCHEMA_INT64, noff(g, f_ts), ts);
-	add_int(r, rec, "offsetDelta", SCHEMA_INT32, noff(g, f_od), od);
-	add_int(r, rec, "timestampDelta", SCHEMA_INT64, noff(g, f_ts), tsd);
-	add_int(r, rec, "attributes", SCHEMA_INT8, noff(g, f_attr), attr);
-	add_bytes(r, rec, "key", SCHEMA_BYTES, noff(g, koff), key, klen);
-	add_bytes(r, rec, "value", SCHEMA_BYTES, noff(g, voff), val, vlen);
-	tree_ref hs = add(r, rec, "headers", SCHEMA_ARRAY, noff(g, f_hc));
+	tree_ref rec, hs;
+	if (!r->oom && tree_reserve(r->t, 1 + REC_NMEMBERS)) {
+		/* The fast path: the eight members from a template, in one run. */
+		rec = add(r, arr, NULL, SCHEMA_STRUCT, noff(g, at));
+		tree_ref m = tree_add_run(r->t, rec, rec_members, REC_NMEMBERS);
+		struct tree_node *mn = tree_node(r->t, m);
+		mn[REC_OFFSET].offset = (uint32_t)noff(g, f_od);
+		mn[REC_OFFSET].v.i = off;
+		mn[REC_TIMESTAMP].offset = (uint32_t)noff(g, f_ts);
+		mn[REC_TIMESTAMP].v.i = ts;
+		mn[REC_OFFSET_DELTA].offset = (uint32_t)noff(g, f_od);
+		mn[REC_OFFSET_DELTA].v.i = od;
+		mn[REC_TIMESTAMP_DELTA].offset = (uint32_t)noff(g, f_ts);
+		mn[REC_TIMESTAMP_DELTA].v.i = tsd;
+		mn[REC_ATTRIBUTES].offset = (uint32_t)noff(g, f_attr);
+		mn[REC_ATTRIBUTES].v.i = attr;
+		set_bytes(&mn[REC_KEY], noff(g, koff), key, klen);
+		set_bytes(&mn[REC_VALUE], noff(g, voff), val, vlen);
+		mn[REC_HEADERS].offset = (uint32_t)noff(g, f_hc);
+		hs = m + REC_HEADERS;
+	} else {
+		rec = add(r, arr, NULL, SCHEMA_STRUCT, noff(g, at));
+		add_int(r, rec, "offset", SCHEMA_INT64, noff(g, f_od), off);
+		add_int(r, rec, "timestamp", SCHEMA_INT64, noff(g, f_ts), ts);
+		add_int(r, rec, "offsetDelta", SCHEMA_INT32, noff(g, f_od), od);
+		add_int(r, rec, "timestampDelta", SCHEMA_INT64, noff(g, f_ts), tsd);
+		add_int(r, rec, "attributes", SCHEMA_INT8, noff(g, f_attr), attr);
+		add_bytes(r, rec, "key", SCHEMA_BYTES, noff(g, koff), key, klen);
+		add_bytes(r, rec, "value", SCHEMA_BYTES, noff(g, voff), val, vlen);
+		hs = add(r, rec, "headers", SCHEMA_ARRAY, noff(g, f_hc));
+	}
 	for (int h = 0; h < hcount && !r->oom; h++) {
 		const uint8_t *hk, *hv;
 		int32_t hklen, hvlen;

@@ -39,6 +39,57 @@ int main(void)
 	CHECK(!buf_is_printable_utf8((const uint8_t *)"\xed\xa0\x80", 3)); /* surrogate */
 	CHECK(buf_is_printable_utf8((const uint8_t *)"\xf0\x9f\x98\x80", 4));
 	CHECK(!buf_is_printable_utf8((const uint8_t *)"\xf0\x9f\x98", 3)); /* truncated */
+
+	/* The fast paths (16- and 8-byte steps, overlapping tails) against a
+	 * byte-by-byte reference: one special byte at every position of every
+	 * length from 0 to 70. */
+	static const uint8_t specials[] = {'"', '\\', '\n', 0x00, 0x1f, 0x7f, 0x80, 0xc3, 0xff};
+	uint8_t in[72];
+	struct buf ref;
+	buf_init(&ref);
+	for (size_t n = 0; n <= 70; n++) {
+		for (size_t k = 0; k < n; k++)
+			in[k] = (uint8_t)('a' + k % 26);
+		buf_reset(&b);
+		CHECK(buf_json_plain(&b, in, n));
+		buf_reset(&ref);
+		buf_json_string(&ref, in, n);
+		CHECK_EQ_STR(buf_cstr(&b), buf_cstr(&ref));
+		CHECK(buf_is_printable_utf8(in, n));
+		for (size_t pos = 0; pos < n; pos++) {
+			for (size_t s = 0; s < sizeof specials; s++) {
+				in[pos] = specials[s];
+				buf_reset(&b);
+				buf_putc(&b, 'x');
+				CHECK(!buf_json_plain(&b, in, n));
+				CHECK_EQ_INT(b.len, 1); /* refused: nothing appended */
+				/* The escaping reference, byte by byte. */
+				buf_reset(&ref);
+				buf_putc(&ref, '"');
+				bool printable = true;
+				for (size_t k = 0; k < n; k++) {
+					uint8_t c = in[k];
+					if (c == '"' || c == '\\')
+						buf_printf(&ref, "\\%c", c);
+					else if (c == '\n')
+						buf_puts(&ref, "\\n");
+					else if (c < 0x20 || c >= 0x7f)
+						buf_printf(&ref, "\\u%04x", c);
+					else
+						buf_putc(&ref, (char)c);
+					if ((c < 0x20 && c != '\n') || c >= 0x7f)
+						printable = false;
+				}
+				buf_putc(&ref, '"');
+				buf_reset(&b);
+				buf_json_string(&b, in, n);
+				CHECK_EQ_STR(buf_cstr(&b), buf_cstr(&ref));
+				CHECK(buf_is_printable_utf8(in, n) == printable);
+			}
+			in[pos] = (uint8_t)('a' + pos % 26);
+		}
+	}
+	buf_free(&ref);
 	buf_free(&b);
 	return unit_done("test_buf");
 }

@@ -98,6 +98,25 @@ static void test_varint_limits(void)
 	CHECK(cursor_read_varint(&c, &s) && s == -1);
 	CHECK(cursor_read_varint(&c, &s) && s == 1);
 	CHECK(cursor_read_varint(&c, &s) && s == -2);
+
+	/* Around the one- and two-byte fast paths: every value up to 3 bytes
+	 * reads back and moves the cursor by its length, also as the last
+	 * bytes of the window; cut one byte short, it fails without moving. */
+	for (uint32_t x = 0; x < (1u << 17); x += x < 20000 ? 1 : 61) {
+		struct buf b;
+		buf_init(&b);
+		cursor_write_uvarint(&b, x);
+		size_t n = b.len;
+		cursor_write_uvarint(&b, x);
+		cursor_init(&c, b.p, b.len);
+		uint64_t v64;
+		CHECK(cursor_read_uvarint(&c, &v) && v == x && c.pos == n);
+		CHECK(cursor_read_uvarlong(&c, &v64) && v64 == x && c.pos == 2 * n);
+		cursor_init(&c, b.p, n - 1);
+		CHECK(!cursor_read_uvarint(&c, &v) && c.pos == 0);
+		CHECK(!cursor_read_uvarlong(&c, &v64) && c.pos == 0);
+		buf_free(&b);
+	}
 }
 
 static void test_sub(void)

@@ -1049,6 +1049,29 @@ static void test_edges(void)
 	tree_node(&t, root)->v.b.p = b.p;
 	tree_node(&t, root)->v.b.len = (uint32_t)b.len;
 	CHECK(!records_decode(&t, root, 0, NULL));
+
+	/* Every node cap around what the batch needs: the decoder fails
+	 * exactly when the cap is short (records take a run of nodes at once,
+	 * or one at a time near the cap) and otherwise builds the same tree. */
+	struct tree full;
+	tree_init(&full);
+	tree_ref froot = tree_add(&full, TREE_NONE, "records", NULL, SCHEMA_RECORDS);
+	tree_node(&full, froot)->v.b.p = b.p;
+	tree_node(&full, froot)->v.b.len = (uint32_t)b.len;
+	CHECK(records_decode(&full, froot, 0, NULL));
+	uint32_t need = full.n; /* index 0 is reserved, so this is the cap that fits */
+	for (uint32_t cap = 2; cap <= need + 2; cap++) {
+		tree_free(&t);
+		t.max_nodes = cap;
+		root = tree_add(&t, TREE_NONE, "records", NULL, SCHEMA_RECORDS);
+		tree_node(&t, root)->v.b.p = b.p;
+		tree_node(&t, root)->v.b.len = (uint32_t)b.len;
+		bool ok = records_decode(&t, root, 0, NULL);
+		CHECK(ok == (cap >= need));
+		if (ok)
+			CHECK(tree_equal(&t, root, &full, froot));
+	}
+	tree_free(&full);
 	buf_free(&b);
 	tree_free(&t);
 }

@@ -272,8 +272,46 @@ static void test_forms(void)
 	buf_free(&b);
 }
 
+/* Integers (written without printf) against printf, at every power of ten
+ * and its neighbours, and at the int64 limits. */
+static void test_integers(void)
+{
+	struct tree t;
+	struct buf b, ref;
+	tree_init(&t);
+	buf_init(&b);
+	buf_init(&ref);
+	tree_ref r = tree_add(&t, TREE_NONE, NULL, NULL, SCHEMA_ARRAY);
+	int64_t vals[80];
+	size_t n = 0;
+	vals[n++] = INT64_MIN;
+	vals[n++] = INT64_MAX;
+	vals[n++] = 0;
+	for (int64_t p = 1; n < 75; p *= 10) {
+		vals[n++] = p - 1;
+		vals[n++] = p;
+		vals[n++] = -p;
+		vals[n++] = -(p - 1);
+		if (p > INT64_MAX / 10)
+			break;
+	}
+	buf_putc(&ref, '[');
+	for (size_t i = 0; i < n; i++) {
+		tree_ref c = tree_add(&t, r, NULL, NULL, SCHEMA_INT64);
+		t.nodes[c].v.i = vals[i];
+		buf_printf(&ref, "%s%lld", i ? "," : "", (long long)vals[i]);
+	}
+	buf_putc(&ref, ']');
+	view_json(&b, &t, r, NULL);
+	CHECK_EQ_STR(buf_cstr(&b), buf_cstr(&ref));
+	tree_free(&t);
+	buf_free(&b);
+	buf_free(&ref);
+}
+
 int main(void)
 {
+	test_integers();
 	test_metadata();
 	test_produce();
 	test_forms();
