@@ -1,9 +1,9 @@
 /* store: the SQLite recording (see store.h and docs/store.md).
  *
- *   store_append ──copy──> queue (mutex + condvars, bounded) ──> writer thread
- *                                                                  │ decode (report module)
- *                                                                  │ redact
- *                                                                  └ INSERT ... in batches
+ *   store_append ──copy──> queue (bounded) ──> decoding thread: decode (report
+ *                                              │ module), redact, copy the row's values
+ *                     decoded (two chunks) <───┘
+ *                            └──> writer thread: INSERT ... in batches
  *
  * Only the writer thread touches the sqlite3 handle once store_open has
  * returned. Connection rows are keyed by the caller's per-session connection
@@ -85,6 +85,12 @@ static const struct migration migrations[] = {
 	 "CREATE TABLE flags(bit INTEGER PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL);\n"
 	 "CREATE INDEX exchanges_client ON exchanges(client_id, request_us);\n"
 	 "CREATE INDEX exchanges_error ON exchanges(error_code) WHERE error_code <> 0;\n"},
+	/* The time index cost a b-tree insert per exchange (a tenth of the
+	 * writer's time) and served no query of show or stats: their time
+	 * filters are on coalesce(request_us, response_us), which it cannot
+	 * answer; ids follow recording order, which is close to time order. */
+	{3, "drop the request time index",
+	 "DROP INDEX IF EXISTS exchanges_time;\n"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -93,7 +99,6 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 /* The secondary indexes of the current schema (the migrations create them;
  * a bulk load drops them on a new file and builds them at the end). */
 static const char *const index_sql[] = {
-	"CREATE INDEX IF NOT EXISTS exchanges_time ON exchanges(request_us)",
 	"CREATE INDEX IF NOT EXISTS exchanges_api ON exchanges(api_key, request_us)",
 	"CREATE INDEX IF NOT EXISTS exchanges_client ON exchanges(client_id, request_us)",
 	"CREATE INDEX IF NOT EXISTS exchanges_error ON exchanges(error_code) WHERE error_code <> 0",
@@ -101,7 +106,7 @@ static const char *const index_sql[] = {
 	"CREATE INDEX IF NOT EXISTS records_exchange ON records(exchange_id)",
 };
 static const char *const index_names[] = {
-	"exchanges_time", "exchanges_api", "exchanges_client", "exchanges_error", "records_topic",
+	"exchanges_api", "exchanges_client", "exchanges_error", "records_topic",
 	"records_exchange",
 };
 #define NINDEXES (sizeof index_sql / sizeof index_sql[0])
@@ -286,16 +291,18 @@ static void conn_clear(struct conn_map *m)
 
 /* ---- queue items -------------------------------------------------------- */
 
-enum item_kind { ITEM_EXCHANGE, ITEM_CONN, ITEM_CONN_END, ITEM_FLUSH, ITEM_REOPEN };
+enum item_kind { ITEM_EXCHANGE, ITEM_CONN, ITEM_CONN_END, ITEM_CONN_NODE, ITEM_FLUSH, ITEM_REOPEN };
 
 struct item {
 	struct item *next;
 	enum item_kind kind;
-	struct exchange_conn conn;  /* ITEM_EXCHANGE, ITEM_CONN; conn.id for ITEM_CONN_END */
+	struct exchange_conn conn;  /* ITEM_EXCHANGE, ITEM_CONN; conn.id for ITEM_CONN_END,
+				     * conn.id and conn.broker_node_id for ITEM_CONN_NODE */
 	struct exchange x;          /* ITEM_EXCHANGE: frames point into data[] */
 	int64_t t_us;               /* ITEM_CONN start, ITEM_CONN_END end */
 	uint64_t n0, n1;            /* ITEM_CONN_END bytes; ITEM_FLUSH ticket in n0 */
 	size_t bytes;               /* frame bytes, for queued_bytes */
+	struct decoded *dec;        /* ITEM_EXCHANGE: the row, from the decoding thread; or NULL */
 	char reason[64];
 	uint8_t data[];
 };
@@ -304,8 +311,21 @@ struct item {
 
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_CONN, ST_END_CONN, ST_INS_EXCHANGE,
-	ST_INS_RECORD, ST_END_SESSION, ST_COUNT
+	ST_INS_RECORD, ST_END_SESSION, ST_NODE_CONN, ST_INS_EXCHANGES, ST_COUNT
 };
+
+/* The columns of an exchange row, in parameter order. */
+#define EXCHANGE_COLUMNS                                                                    \
+	"session_id, connection_id, seq, correlation_id, api_key, api_name, api_version,"   \
+	" client_id, request_us, response_us, latency_us, request_size, response_size,"     \
+	" error_code, has_error, flags, request_raw, response_raw, request_json,"          \
+	" response_json, error_name"
+#define XROW_COLS 21
+/* Exchange rows go in XROW_MULTI at a time (ST_INS_EXCHANGES, one multi-row
+ * INSERT): SQLite's per-statement cost (opening and closing a cursor per
+ * b-tree, the statement journal, halting) is about as large as a row's own
+ * b-tree work, and is paid once per XROW_MULTI rows. */
+#define XROW_MULTI 32
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -316,16 +336,58 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_END_CONN] = "UPDATE connections SET ended_us = ?2, bytes_to_broker = ?3,"
 			" bytes_to_client = ?4, close_reason = ?5 WHERE id = ?1",
 	[ST_INS_EXCHANGE] =
-		"INSERT INTO exchanges(session_id, connection_id, seq, correlation_id, api_key,"
-		" api_name, api_version, client_id, request_us, response_us, latency_us,"
-		" request_size, response_size, error_code, has_error, flags, request_raw,"
-		" response_raw, request_json, response_json, error_name)"
+		"INSERT INTO exchanges(" EXCHANGE_COLUMNS ")"
 		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
 		" ?17, ?18, ?19, ?20, ?21)",
 	[ST_INS_RECORD] = "INSERT INTO records(exchange_id, direction, topic, topic_id, partition,"
 			  " \"offset\", timestamp, key, value, headers_json, key_size, value_size)"
 			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_END_SESSION] = "UPDATE sessions SET ended_us = ?2 WHERE id = ?1",
+	[ST_NODE_CONN] = "UPDATE connections SET broker_node_id = ?2 WHERE id = ?1",
+	[ST_INS_EXCHANGES] = NULL, /* built by multi_insert_sql() */
+};
+
+/* "INSERT INTO exchanges(...) VALUES(?, ...), ... (XROW_MULTI rows)": row r,
+ * column c is parameter r * XROW_COLS + c + 1. */
+static char *multi_insert_sql(void)
+{
+	struct buf b;
+	buf_init(&b);
+	buf_puts(&b, "INSERT INTO exchanges(" EXCHANGE_COLUMNS ") VALUES");
+	for (int r = 0; r < XROW_MULTI; r++) {
+		buf_puts(&b, r ? ",(" : "(");
+		for (int c = 0; c < XROW_COLS; c++)
+			buf_puts(&b, c ? ",?" : "?");
+		buf_putc(&b, ')');
+	}
+	char *sql = b.failed ? NULL : strdup(buf_cstr(&b));
+	buf_free(&b);
+	return sql;
+}
+
+/* One SQL parameter of an exchange row. */
+enum pval_type { PV_NULL, PV_INT, PV_TEXT, PV_BLOB };
+struct pval {
+	enum pval_type type;
+	int64_t i;          /* PV_INT */
+	const void *p;      /* PV_TEXT, PV_BLOB */
+	size_t len;
+};
+
+/* An exchange row as the decoding thread made it: its texts and blobs are
+ * copied into bytes[] (the decoder's own output is only valid until its next
+ * exchange), so the SQLite thread binds them with SQLITE_STATIC. v[0] and
+ * v[1] (session and connection row ids) are the SQLite thread's to fill. */
+struct decoded {
+	struct pval v[XROW_COLS];
+	uint8_t bytes[];
+};
+
+/* Exchange items whose rows wait for the next multi-row INSERT (writer
+ * thread); they are freed once written or discarded. */
+struct xrows {
+	struct item *it[XROW_MULTI];
+	unsigned n;
 };
 
 struct store {
@@ -334,24 +396,41 @@ struct store {
 	char *mode;
 	char *cmdline;
 
-	/* Shared state, under `mu`. */
+	/* Shared state, under `mu`. Two stages, each on its own thread (the
+	 * two take about the same CPU time and the machine has two cores):
+	 *   callers ─> queue (head..tail, bounded by the options) ─> decoding thread
+	 *          ─> decoded (dhead..dtail, at most two chunks) ─> writer thread (SQLite) */
 	pthread_mutex_t mu;
-	pthread_cond_t nonempty;   /* the writer waits for items */
+	pthread_cond_t nonempty;   /* the decoding thread waits for items */
 	pthread_cond_t notfull;    /* STORE_FULL_BLOCK producers wait for room */
 	pthread_cond_t flushed_cv; /* store_flush waits for its ticket */
+	pthread_cond_t dnonempty;  /* the writer waits for decoded items */
+	pthread_cond_t dnotfull;   /* the decoding thread waits for room in `decoded` */
 	struct item *head, *tail;
-	size_t q_exchanges, q_bytes;   /* exchanges in head..tail, their frame bytes */
+	/* Exchanges not yet taken by the writer (in the queue, being decoded or
+	 * decoded), their frame bytes: what queue_max and queue_max_bytes bound. */
+	size_t q_exchanges, q_bytes;
+	struct item *dhead, *dtail;
+	size_t dn, dn_exchanges, dn_bytes; /* items in dhead..dtail, of which exchanges, their bytes */
 	bool stopping;
-	bool writer_waiting;           /* the writer sleeps on `nonempty` */
+	bool decoder_done;             /* the decoding thread has passed on everything */
+	bool decoder_waiting;          /* the decoding thread sleeps on `nonempty` */
+	bool writer_waiting;           /* the writer sleeps on `dnonempty` */
 	unsigned producers_waiting;    /* store_append callers sleeping on `notfull` */
 	uint64_t flush_next, flush_done;
 	int flush_status;          /* 0, or -1 when a batch failed since the last flush */
 	uint64_t appended, written, nrecords, dropped, errors, batches;
 	uint64_t cpu_us;           /* writer thread CPU time */
+	uint64_t decoder_cpu_us;   /* decoding thread CPU time */
 	char last_error[512];
 
+	/* Decoding thread only. */
+	pthread_t decoder;
+	bool decoder_started;
+	struct extract *dex;
+
 	/* Writer thread only. */
-	struct item *local;        /* items taken from the queue, not yet written */
+	struct item *local;        /* decoded items taken, not yet written */
 	pthread_t thread;
 	bool thread_started;
 	sqlite3 *db;
@@ -363,7 +442,8 @@ struct store {
 	char logged[512];          /* last message logged */
 	int64_t logged_ms;
 	uint64_t suppressed;
-	struct extract *ex;
+	struct extract *ex;        /* for exchanges with records (their rows are written at once) */
+	struct xrows rows;         /* exchange rows not yet INSERTed */
 	bool deferred;             /* the secondary indexes are to be built at session end */
 };
 
@@ -675,10 +755,29 @@ static int check_existing(sqlite3 *db, int *version, char *err, size_t errlen, c
 	return 0;
 }
 
+static int insert_session(sqlite3 *db, const char *mode, const char *cmdline)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "INSERT INTO sessions(kafkatap_version, mode, command_line,"
+				    " started_us) VALUES(?1, ?2, ?3, ?4)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, PACKAGE_VERSION, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mode, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, cmdline, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now_us());
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Create the file with mode 0600 (SQLite gives its -wal and -shm files the
- * database file's mode), open it and bring its schema up to date. */
+ * database file's mode), open it, bring its schema up to date and start a
+ * session row (*session_id), in one transaction: a recorder takes the write
+ * lock once to start, however busy the file is with other recorders. */
 static sqlite3 *db_open(const char *path, uint64_t max_db_bytes, unsigned busy_ms, bool defer,
-			bool *deferred, char *err, size_t errlen)
+			bool *deferred, const char *mode, const char *cmdline, int64_t *session_id,
+			char *err, size_t errlen)
 {
 	*deferred = false;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -734,11 +833,15 @@ static sqlite3 *db_open(const char *path, uint64_t max_db_bytes, unsigned busy_m
 	}
 	if (rc == SQLITE_OK)
 		rc = write_flag_names(db);
+	if (rc == SQLITE_OK) {
+		rc = insert_session(db, mode, cmdline);
+		*session_id = sqlite3_last_insert_rowid(db);
+	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &em);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: writing the schema: %s%s", path, em ? em : sqlite3_errmsg(db),
-			 sqlite_hint(rc));
+		snprintf(err, errlen, "%s: writing the schema and starting a session: %s%s", path,
+			 em ? em : sqlite3_errmsg(db), sqlite_hint(rc));
 		goto fail_rollback;
 	}
 	if (max_db_bytes) {
@@ -815,38 +918,26 @@ static void finalize_stmts(struct store *s)
 /* Open the file, prepare statements and start a session row. */
 static int session_start(struct store *s, char *err, size_t errlen)
 {
+	int64_t session_id = 0;
 	sqlite3 *db = db_open(s->path, s->o.max_db_bytes, s->o.busy_ms, s->o.defer_indexes,
-			      &s->deferred, err, errlen);
+			      &s->deferred, s->mode, s->cmdline, &session_id, err, errlen);
 	if (!db)
 		return -1;
+	char *multi = multi_insert_sql();
 	for (int i = 0; i < ST_COUNT; i++) {
-		int rc = sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		const char *sql = i == ST_INS_EXCHANGES ? multi : stmt_sql[i];
+		int rc = sql ? sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL)
+			     : SQLITE_NOMEM;
 		if (rc != SQLITE_OK) {
+			free(multi);
 			snprintf(err, errlen, "%s: preparing a statement: %s", s->path, sqlite3_errmsg(db));
 			finalize_stmts(s);
 			sqlite3_close(db);
 			return -1;
 		}
 	}
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "INSERT INTO sessions(kafkatap_version, mode, command_line,"
-				    " started_us) VALUES(?1, ?2, ?3, ?4)", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, PACKAGE_VERSION, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, s->mode, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, s->cmdline, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, now_us());
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-	}
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "%s: starting a session: %s%s", s->path, sqlite3_errmsg(db),
-			 sqlite_hint(rc));
-		finalize_stmts(s);
-		sqlite3_close(db);
-		return -1;
-	}
-	s->session_id = sqlite3_last_insert_rowid(db);
+	free(multi);
+	s->session_id = session_id;
 	s->db = db;
 	conn_clear(&s->conns);
 	return 0;
@@ -1002,52 +1093,185 @@ static bool put_record(void *ctx, const struct extract_record *r)
 	return true;
 }
 
-/* Write one exchange. Returns the number of records written, or -1. */
+static void pv_int(struct pval *v, bool present, int64_t i)
+{
+	*v = (struct pval){present ? PV_INT : PV_NULL, i, NULL, 0};
+}
+
+/* A text or blob; NULL p: SQL NULL. */
+static void pv_bytes(struct pval *v, enum pval_type t, const void *p, size_t n)
+{
+	*v = (struct pval){p ? t : PV_NULL, 0, p, n};
+}
+
+/* The parameters of an exchange's row; v[0] and v[1] (session and
+ * connection) are left NULL for the writer. Texts and blobs point into d and
+ * the item. */
+static void row_values(struct pval *v, const struct exchange *x, const struct extract_out *d)
+{
+	pv_int(&v[0], false, 0);
+	pv_int(&v[1], false, 0);
+	pv_int(&v[2], true, (int64_t)x->seq);
+	pv_int(&v[3], true, x->correlation_id);
+	pv_int(&v[4], true, x->api_key);
+	const char *api = schema_api_name(x->api_key);
+	pv_bytes(&v[5], PV_TEXT, api, api ? strlen(api) : 0);
+	pv_int(&v[6], true, x->api_version);
+	pv_bytes(&v[7], PV_TEXT, d->client_id, d->client_id_len);
+	pv_int(&v[8], x->request_us != 0, x->request_us);
+	pv_int(&v[9], x->response_us != 0, x->response_us);
+	pv_int(&v[10], x->request_us && x->response_us, x->response_us - x->request_us);
+	pv_int(&v[11], x->request != NULL, x->request_len);
+	pv_int(&v[12], x->response != NULL, x->response_len);
+	pv_int(&v[13], x->response && d->error_known, d->error_code);
+	pv_int(&v[14], true, d->error_code != 0);
+	pv_int(&v[15], true, (int64_t)(x->flags | d->flags));
+	pv_bytes(&v[16], PV_BLOB, d->request_raw, d->request_raw_len);
+	pv_bytes(&v[17], PV_BLOB, d->response_raw, d->response_raw_len);
+	pv_bytes(&v[18], PV_TEXT, d->request_json, d->request_json_len);
+	pv_bytes(&v[19], PV_TEXT, d->response_json, d->response_json_len);
+	const char *en = d->error_code ? schema_error_name(d->error_code) : NULL;
+	pv_bytes(&v[20], PV_TEXT, en, en ? strlen(en) : 0);
+}
+
+/* Exchanges with records are decoded on the writer thread: their records
+ * are written right after their row, from the same decoding. */
+static bool writer_decodes(const struct store *s, const struct exchange *x)
+{
+	return s->o.keep_records && (x->api_key == 0 || x->api_key == 1); /* Produce, Fetch */
+}
+
+/* Decoding thread: the row of one exchange, with its texts and blobs
+ * copied. NULL when out of memory (the writer then decodes it itself). */
+static struct decoded *decode_row(struct extract *ex, const struct exchange *x)
+{
+	struct extract_out d;
+	extract_exchange(ex, x, &d);
+	struct pval v[XROW_COLS];
+	row_values(v, x, &d);
+	size_t n = 0;
+	for (int c = 0; c < XROW_COLS; c++)
+		if (v[c].type == PV_TEXT || v[c].type == PV_BLOB)
+			n += v[c].len;
+	struct decoded *dec = malloc(sizeof *dec + n);
+	if (!dec)
+		return NULL;
+	uint8_t *p = dec->bytes;
+	for (int c = 0; c < XROW_COLS; c++) {
+		dec->v[c] = v[c];
+		if ((v[c].type == PV_TEXT || v[c].type == PV_BLOB) && v[c].len) {
+			memcpy(p, v[c].p, v[c].len);
+			dec->v[c].p = p;
+			p += v[c].len;
+		}
+	}
+	return dec;
+}
+
+static void bind_pvals(sqlite3_stmt *st, int first, const struct pval *v)
+{
+	for (int c = 0; c < XROW_COLS; c++) {
+		int i = first + c;
+		/* A zero-length text or blob needs a non-NULL pointer (NULL binds SQL NULL). */
+		const void *p = v[c].len ? v[c].p : "";
+		switch (v[c].type) {
+		case PV_NULL:
+			sqlite3_bind_null(st, i);
+			break;
+		case PV_INT:
+			sqlite3_bind_int64(st, i, v[c].i);
+			break;
+		case PV_TEXT:
+			sqlite3_bind_text(st, i, p, (int)v[c].len, SQLITE_STATIC);
+			break;
+		case PV_BLOB:
+			sqlite3_bind_blob(st, i, p, (int)v[c].len, SQLITE_STATIC);
+			break;
+		}
+	}
+}
+
+static void item_free(struct item *it)
+{
+	if (it)
+		free(it->dec);
+	free(it);
+}
+
+/* Forget the waiting rows (their batch failed, or they were written). */
+static void rows_discard(struct store *s)
+{
+	for (unsigned k = 0; k < s->rows.n; k++)
+		item_free(s->rows.it[k]);
+	s->rows.n = 0;
+}
+
+/* INSERT the waiting exchange rows: XROW_MULTI in one statement, fewer one
+ * by one. Their items outlive each step, so the binds need no copies. */
+static int rows_flush(struct store *s)
+{
+	struct xrows *r = &s->rows;
+	int rc = 0;
+	if (r->n == XROW_MULTI) {
+		sqlite3_stmt *st = s->st[ST_INS_EXCHANGES];
+		for (unsigned k = 0; k < r->n; k++)
+			bind_pvals(st, (int)k * XROW_COLS + 1, r->it[k]->dec->v);
+		rc = step_bound(s, st, "inserting exchanges");
+	} else {
+		for (unsigned k = 0; k < r->n && rc == 0; k++) {
+			bind_pvals(s->st[ST_INS_EXCHANGE], 1, r->it[k]->dec->v);
+			rc = step_bound(s, s->st[ST_INS_EXCHANGE], "inserting an exchange");
+		}
+	}
+	rows_discard(s);
+	return rc;
+}
+
+/* Write one exchange, taking the item: a decoded row waits in s->rows for
+ * a multi-row INSERT; an exchange with records (or one the decoding thread
+ * had no memory for) is decoded here and written at once, since its records
+ * need its row id. Returns the number of records written, or -1. */
 static int write_exchange(struct store *s, struct item *it)
 {
 	const struct exchange *x = &it->x;
 	int64_t conn = conn_row(s, &it->conn, 0);
-	if (conn < 0)
+	if (conn < 0) {
+		item_free(it);
 		return -1;
+	}
+	if (it->dec) {
+		pv_int(&it->dec->v[0], true, s->session_id);
+		pv_int(&it->dec->v[1], true, conn);
+		s->rows.it[s->rows.n++] = it;
+		if (s->rows.n == XROW_MULTI && rows_flush(s) < 0)
+			return -1;
+		return 0;
+	}
+	/* Rows are numbered in queue order: those waiting go first. */
+	int r = rows_flush(s);
 	struct extract_out d;
-	extract_exchange(s->ex, x, &d);
-	sqlite3_stmt *st = s->st[ST_INS_EXCHANGE];
-	sqlite3_bind_int64(st, 1, s->session_id);
-	sqlite3_bind_int64(st, 2, conn);
-	sqlite3_bind_int64(st, 3, (int64_t)x->seq);
-	sqlite3_bind_int(st, 4, x->correlation_id);
-	sqlite3_bind_int(st, 5, x->api_key);
-	const char *api = schema_api_name(x->api_key);
-	bind_text_or_null(st, 6, api, api ? strlen(api) : 0);
-	sqlite3_bind_int(st, 7, x->api_version);
-	bind_text_or_null(st, 8, d.client_id, d.client_id_len);
-	bind_i64_if(st, 9, x->request_us != 0, x->request_us);
-	bind_i64_if(st, 10, x->response_us != 0, x->response_us);
-	bind_i64_if(st, 11, x->request_us && x->response_us, x->response_us - x->request_us);
-	bind_i64_if(st, 12, x->request != NULL, x->request_len);
-	bind_i64_if(st, 13, x->response != NULL, x->response_len);
-	bind_i64_if(st, 14, x->response && d.error_known, d.error_code);
-	sqlite3_bind_int(st, 15, d.error_code != 0);
-	sqlite3_bind_int64(st, 16, (int64_t)(x->flags | d.flags));
-	bind_blob_or_null(st, 17, d.request_raw, d.request_raw_len);
-	bind_blob_or_null(st, 18, d.response_raw, d.response_raw_len);
-	bind_text_or_null(st, 19, d.request_json, d.request_json_len);
-	bind_text_or_null(st, 20, d.response_json, d.response_json_len);
-	const char *en = d.error_code ? schema_error_name(d.error_code) : NULL;
-	bind_text_or_null(st, 21, en, en ? strlen(en) : 0);
-	if (step_bound(s, st, "inserting an exchange") < 0)
-		return -1;
-	struct record_ctx rc = {s, sqlite3_last_insert_rowid(s->db), 0, 0};
-	if (d.has_records && s->o.keep_records)
+	struct pval v[XROW_COLS];
+	if (r == 0) {
+		extract_exchange(s->ex, x, &d);
+		row_values(v, x, &d);
+		pv_int(&v[0], true, s->session_id);
+		pv_int(&v[1], true, conn);
+		bind_pvals(s->st[ST_INS_EXCHANGE], 1, v);
+		r = step_bound(s, s->st[ST_INS_EXCHANGE], "inserting an exchange");
+	}
+	struct record_ctx rc = {s, 0, 0, 0};
+	if (r == 0 && d.has_records && s->o.keep_records) {
+		rc.exchange_row = sqlite3_last_insert_rowid(s->db);
 		extract_records(s->ex, put_record, &rc);
-	return rc.failed ? -1 : rc.nrecords;
+	}
+	item_free(it);
+	return r < 0 || rc.failed ? -1 : rc.nrecords;
 }
 
-static int write_item(struct store *s, struct item *it)
+/* A connection event. */
+static int write_event(struct store *s, struct item *it)
 {
 	switch (it->kind) {
-	case ITEM_EXCHANGE:
-		return write_exchange(s, it);
 	case ITEM_CONN:
 		return conn_row(s, &it->conn, it->t_us) < 0 ? -1 : 0;
 	case ITEM_CONN_END: {
@@ -1072,49 +1296,125 @@ static int write_item(struct store *s, struct item *it)
 			conn_del(&s->conns, sl);
 		return 0;
 	}
+	case ITEM_CONN_NODE: {
+		/* A connection not seen yet gets its row (with the node id) here. */
+		int64_t row = conn_row(s, &it->conn, 0);
+		if (row < 0)
+			return -1;
+		sqlite3_stmt *st = s->st[ST_NODE_CONN];
+		sqlite3_bind_int64(st, 1, row);
+		if (it->conn.broker_node_id >= 0)
+			sqlite3_bind_int(st, 2, it->conn.broker_node_id);
+		return step_done(s, st, "setting a connection's broker node") < 0 ? -1 : 0;
+	}
 	default:
 		return 0;
 	}
 }
 
-static void item_free(struct item *it)
+/* Write an item and take it. Returns the number of records written, or -1. */
+static int write_item(struct store *s, struct item *it)
 {
-	free(it);
+	if (it->kind == ITEM_EXCHANGE)
+		return write_exchange(s, it);
+	int r = write_event(s, it);
+	item_free(it);
+	return r;
 }
 
-/* Take the next item, waiting until `deadline` (NULL: don't wait). Items
- * are moved from the shared queue to the writer's own list a chunk at a
- * time, so the lock is taken once per chunk, not once per item, and blocked
- * producers are woken once per chunk. */
+/* Chunks the decoding thread takes from the queue at a time: small enough
+ * for the two threads to overlap, large enough that the lock and the
+ * wake-ups of blocked producers are paid once per many items. */
+#define DECODE_CHUNK 256u
+
+/* Decoding thread: take a chunk of items from the queue, decode the
+ * exchanges' rows outside the lock, pass the chunk on to the writer. */
+static void *decoder_main(void *arg)
+{
+	struct store *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (!s->head && !s->stopping) {
+			s->decoder_waiting = true;
+			pthread_cond_wait(&s->nonempty, &s->mu);
+			s->decoder_waiting = false;
+		}
+		/* The chunk still counts in q_exchanges / q_bytes until the writer
+		 * takes it: the bounds cover the decoding stage too. */
+		struct item *first = s->head, *last = NULL;
+		unsigned n = 0;
+		size_t nx = 0, bytes = 0;
+		for (struct item *it = first; it && n < DECODE_CHUNK; it = it->next, n++) {
+			if (it->kind == ITEM_EXCHANGE) {
+				nx++;
+				bytes += it->bytes;
+			}
+			last = it;
+		}
+		if (!last) { /* stopping, and everything passed on */
+			s->decoder_done = true;
+			pthread_cond_broadcast(&s->dnonempty);
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		s->head = last->next;
+		if (!s->head)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		for (struct item *it = first; it; it = it->next)
+			if (it->kind == ITEM_EXCHANGE && !writer_decodes(s, &it->x))
+				it->dec = decode_row(s->dex, &it->x);
+
+		struct timespec cpu;
+		bool have_cpu = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0;
+		pthread_mutex_lock(&s->mu);
+		/* At most two chunks wait for the writer (beyond its batch). */
+		while (s->dn >= DECODE_CHUNK)
+			pthread_cond_wait(&s->dnotfull, &s->mu);
+		if (s->dtail)
+			s->dtail->next = first;
+		else
+			s->dhead = first;
+		s->dtail = last;
+		s->dn += n;
+		s->dn_exchanges += nx;
+		s->dn_bytes += bytes;
+		if (have_cpu)
+			s->decoder_cpu_us = (uint64_t)cpu.tv_sec * 1000000 + (uint64_t)cpu.tv_nsec / 1000;
+		if (s->writer_waiting)
+			pthread_cond_signal(&s->dnonempty);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+/* Writer: take the next decoded item, waiting until `deadline` (NULL:
+ * don't wait). Everything decoded is moved to the writer's own list at
+ * once, so the lock is taken, and blocked producers are woken, once per
+ * chunk, not once per item. */
 static struct item *queue_pop(struct store *s, const struct timespec *deadline)
 {
 	if (!s->local) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->head && deadline && !s->stopping) {
+		while (!s->dhead && deadline && !s->decoder_done) {
 			s->writer_waiting = true;
-			int rc = pthread_cond_timedwait(&s->nonempty, &s->mu, deadline);
+			int rc = pthread_cond_timedwait(&s->dnonempty, &s->mu, deadline);
 			s->writer_waiting = false;
 			if (rc != 0)
 				break;
 		}
-		struct item *first = s->head, *last = NULL;
-		unsigned n = 0;
-		for (struct item *it = first; it && n < s->o.batch_rows; it = it->next, n++) {
-			if (it->kind == ITEM_EXCHANGE) {
-				s->q_exchanges--;
-				s->q_bytes -= it->bytes;
-			}
-			last = it;
+		if (s->dhead) {
+			s->local = s->dhead;
+			s->dhead = s->dtail = NULL;
+			s->q_exchanges -= s->dn_exchanges;
+			s->q_bytes -= s->dn_bytes;
+			s->dn = s->dn_exchanges = s->dn_bytes = 0;
+			pthread_cond_signal(&s->dnotfull);
+			if (s->producers_waiting)
+				pthread_cond_broadcast(&s->notfull);
 		}
-		if (last) {
-			s->head = last->next;
-			if (!s->head)
-				s->tail = NULL;
-			last->next = NULL;
-			s->local = first;
-		}
-		if (s->producers_waiting)
-			pthread_cond_broadcast(&s->notfull);
 		pthread_mutex_unlock(&s->mu);
 	}
 	struct item *it = s->local;
@@ -1167,27 +1467,31 @@ static void run_batch(struct store *s)
 			item_free(it);
 			break;
 		}
+		bool exchange = it->kind == ITEM_EXCHANGE;
 		n++;
-		if (it->kind == ITEM_EXCHANGE)
+		if (exchange)
 			nx++;
 		if (in_txn && !failed) {
-			int r = write_item(s, it);
+			int r = write_item(s, it); /* takes it */
 			if (r < 0)
 				failed = true;
-			else if (it->kind == ITEM_EXCHANGE)
+			else if (exchange)
 				nrec += (unsigned)r;
 		} else {
 			failed = true;
+			item_free(it);
 		}
-		item_free(it);
 		/* After an error in an open file, stop: the rest is tried in the next batch. */
 		if (failed && s->db)
 			break;
 		if (n >= s->o.batch_rows || mono_ms() >= end_ms)
 			break;
 	}
+	if (in_txn && !failed && rows_flush(s) < 0)
+		failed = true;
 	if (in_txn && !failed && step_done(s, s->st[ST_COMMIT], "committing") < 0)
 		failed = true;
+	rows_discard(s);
 	if (failed && s->db) {
 		if (!sqlite3_get_autocommit(s->db))
 			sqlite3_step(s->st[ST_ROLLBACK]), sqlite3_reset(s->st[ST_ROLLBACK]);
@@ -1235,12 +1539,12 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&s->mu);
-		while (!s->head && !s->stopping) {
+		while (!s->dhead && !s->decoder_done) {
 			s->writer_waiting = true;
-			pthread_cond_wait(&s->nonempty, &s->mu);
+			pthread_cond_wait(&s->dnonempty, &s->mu);
 			s->writer_waiting = false;
 		}
-		bool done = !s->head && s->stopping;
+		bool done = !s->dhead && s->decoder_done;
 		pthread_mutex_unlock(&s->mu);
 		if (done)
 			break;
@@ -1260,19 +1564,23 @@ static void *writer_main(void *arg)
 
 static void store_free(struct store *s)
 {
-	struct item *lists[2] = {s->head, s->local};
-	for (int i = 0; i < 2; i++) {
+	rows_discard(s);
+	struct item *lists[3] = {s->head, s->dhead, s->local};
+	for (int i = 0; i < 3; i++) {
 		for (struct item *it = lists[i], *next; it; it = next) {
 			next = it->next;
 			item_free(it);
 		}
 	}
 	extract_free(s->ex);
+	extract_free(s->dex);
 	conn_clear(&s->conns);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->nonempty);
 	pthread_cond_destroy(&s->notfull);
 	pthread_cond_destroy(&s->flushed_cv);
+	pthread_cond_destroy(&s->dnonempty);
+	pthread_cond_destroy(&s->dnotfull);
 	free(s->path);
 	free(s->mode);
 	free(s->cmdline);
@@ -1319,10 +1627,12 @@ struct store *store_open(const char *path, const struct store_opts *o, const cha
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->nonempty, &ca);
+	pthread_cond_init(&s->dnonempty, &ca); /* the writer's batch deadline is monotonic */
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->nonempty, NULL);
 	pthread_cond_init(&s->notfull, NULL);
 	pthread_cond_init(&s->flushed_cv, NULL);
+	pthread_cond_init(&s->dnotfull, NULL);
 	struct buf cl;
 	buf_init(&cl);
 	join_argv(&cl, argc, argv);
@@ -1331,7 +1641,8 @@ struct store *store_open(const char *path, const struct store_opts *o, const cha
 	s->cmdline = strdup(buf_cstr(&cl));
 	buf_free(&cl);
 	s->ex = extract_new(&s->o);
-	if (!s->path || !s->mode || !s->cmdline || !s->ex) {
+	s->dex = extract_new(&s->o);
+	if (!s->path || !s->mode || !s->cmdline || !s->ex || !s->dex) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		store_free(s);
 		return NULL;
@@ -1340,8 +1651,20 @@ struct store *store_open(const char *path, const struct store_opts *o, const cha
 		store_free(s);
 		return NULL;
 	}
+	if (pthread_create(&s->decoder, NULL, decoder_main, s) != 0) {
+		snprintf(err, errlen, "%s: cannot start the decoding thread", path);
+		session_end(s);
+		store_free(s);
+		return NULL;
+	}
+	s->decoder_started = true;
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		snprintf(err, errlen, "%s: cannot start the writer thread", path);
+		pthread_mutex_lock(&s->mu);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->nonempty);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->decoder, NULL);
 		session_end(s);
 		store_free(s);
 		return NULL;
@@ -1358,7 +1681,7 @@ static void enqueue_locked(struct store *s, struct item *it)
 	else
 		s->head = it;
 	s->tail = it;
-	if (s->writer_waiting)
+	if (s->decoder_waiting)
 		pthread_cond_signal(&s->nonempty);
 }
 
@@ -1369,15 +1692,24 @@ static void enqueue(struct store *s, struct item *it)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void store_connection(struct store *s, const struct exchange_conn *c, int64_t start_us)
+/* A zeroed item for a connection event; NULL (counted as an error) when
+ * memory is short: the caller must not wait, so the event is lost. */
+static struct item *event_item(struct store *s)
 {
 	struct item *it = calloc(1, sizeof *it);
 	if (!it) {
 		pthread_mutex_lock(&s->mu);
 		s->errors++;
 		pthread_mutex_unlock(&s->mu);
-		return;
 	}
+	return it;
+}
+
+void store_connection(struct store *s, const struct exchange_conn *c, int64_t start_us)
+{
+	struct item *it = event_item(s);
+	if (!it)
+		return;
 	it->kind = ITEM_CONN;
 	it->conn = *c;
 	it->t_us = start_us;
@@ -1387,13 +1719,9 @@ void store_connection(struct store *s, const struct exchange_conn *c, int64_t st
 void store_connection_end(struct store *s, uint64_t conn_id, int64_t end_us,
 			  uint64_t bytes_to_broker, uint64_t bytes_to_client, const char *reason)
 {
-	struct item *it = calloc(1, sizeof *it);
-	if (!it) {
-		pthread_mutex_lock(&s->mu);
-		s->errors++;
-		pthread_mutex_unlock(&s->mu);
+	struct item *it = event_item(s);
+	if (!it)
 		return;
-	}
 	it->kind = ITEM_CONN_END;
 	it->conn.id = conn_id;
 	it->conn.broker_node_id = -1;
@@ -1402,6 +1730,17 @@ void store_connection_end(struct store *s, uint64_t conn_id, int64_t end_us,
 	it->n1 = bytes_to_client;
 	if (reason)
 		snprintf(it->reason, sizeof it->reason, "%s", reason);
+	enqueue(s, it);
+}
+
+void store_connection_node(struct store *s, uint64_t conn_id, int32_t node_id)
+{
+	struct item *it = event_item(s);
+	if (!it)
+		return;
+	it->kind = ITEM_CONN_NODE;
+	it->conn.id = conn_id;
+	it->conn.broker_node_id = node_id;
 	enqueue(s, it);
 }
 
@@ -1469,7 +1808,8 @@ void store_get_counters(struct store *s, struct store_counters *c)
 	c->dropped = s->dropped;
 	c->errors = s->errors;
 	c->batches = s->batches;
-	c->cpu_us = s->cpu_us;
+	c->cpu_us = s->cpu_us + s->decoder_cpu_us;
+	c->writer_cpu_us = s->cpu_us;
 	snprintf(c->last_error, sizeof c->last_error, "%s", s->last_error);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -1516,6 +1856,8 @@ int store_close_counters(struct store *s, struct store_counters *c)
 	pthread_cond_broadcast(&s->nonempty);
 	pthread_cond_broadcast(&s->notfull);
 	pthread_mutex_unlock(&s->mu);
+	if (s->decoder_started)
+		pthread_join(s->decoder, NULL);
 	if (s->thread_started)
 		pthread_join(s->thread, NULL);
 	int rc = (s->dropped || s->errors) ? -1 : 0;

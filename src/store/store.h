@@ -1,18 +1,19 @@
 /* store: the SQLite recording. Exchanges (stream/exchange.h) are handed to
  * store_append(), which copies the frames into a bounded queue and returns at
- * once; a dedicated writer thread decodes them (codec + records, through the
- * report module, so the stored JSON is what `kafkatap decode --json` prints)
- * and writes them in batched transactions (WAL, synchronous=NORMAL, prepared
- * statements). The event loop of the proxy never waits on decoding or on disk
- * unless it asked to (STORE_FULL_BLOCK).
+ * once; the store's decoding thread decodes them (codec + records, through
+ * the report module, so the stored JSON is what `kafkatap decode --json`
+ * prints) and its writer thread writes them in batched transactions (WAL,
+ * synchronous=NORMAL, prepared multi-row statements). The event loop of the
+ * proxy never waits on decoding or on disk unless it asked to
+ * (STORE_FULL_BLOCK).
  *
  * The schema, its versions and migrations, the options and example queries
  * are documented in docs/store.md.
  *
  * Threads: store_open/store_close are called from one owner thread;
- * store_append, store_connection, store_connection_end, store_flush,
- * store_reopen and store_get_counters may be called from any thread while
- * the store is open.
+ * store_append, store_connection, store_connection_end,
+ * store_connection_node, store_flush, store_reopen and store_get_counters
+ * may be called from any thread while the store is open.
  *
  * Errors: an error while writing (disk full, read-only file, a lock held by
  * another process, a corrupt file) is logged once per distinct message with
@@ -29,7 +30,7 @@
 #include "stream/exchange.h"
 
 /* The schema version this build writes (docs/store.md, "Versions"). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of a kafkatap database ("KTap"). */
 #define STORE_APPLICATION_ID 0x4b546170
 
@@ -66,7 +67,7 @@ struct store_opts {
 	unsigned batch_ms;          /* longest a batch stays open; 0 = STORE_DEFAULT_BATCH_MS */
 	unsigned busy_ms;           /* wait this long for another process's write lock; 0 = 5000 */
 	/* Bulk load: on a file this session creates, build the secondary
-	 * indexes (time, api, client id, error, topic) once at the end of the
+	 * indexes (api, client id, error, topic) once at the end of the
 	 * session instead of on every insert. The file can be read meanwhile,
 	 * only slower; a recorder killed before the end leaves them to the next
 	 * recorder that opens the file. Default false (store_open with o == NULL
@@ -100,6 +101,13 @@ void store_connection(struct store *s, const struct exchange_conn *c, int64_t st
 /* A connection ended. reason: e.g. "client closed", "broker reset"; may be NULL. */
 void store_connection_end(struct store *s, uint64_t conn_id, int64_t end_us,
 			  uint64_t bytes_to_broker, uint64_t bytes_to_client, const char *reason);
+/* The broker node id of a connection became known (or changed): a client's
+ * first (bootstrap) connection is opened before the proxy knows which
+ * broker it reaches. Sets connections.broker_node_id of the row of the
+ * caller's conn_id (NULL when node_id < 0); call it before
+ * store_connection_end. Queued in order with the other events, never
+ * dropped and never waits for the disk. */
+void store_connection_node(struct store *s, uint64_t conn_id, int32_t node_id);
 /* Queue an exchange: copies what it needs and returns. False when it was
  * dropped (STORE_FULL_DROP and the queue is full, or out of memory). */
 bool store_append(struct store *s, const struct exchange *x);
@@ -113,7 +121,8 @@ struct store_counters {
 	uint64_t dropped;         /* refused by store_append (queue full / no memory) */
 	uint64_t errors;          /* exchanges lost to write errors, plus failed operations */
 	uint64_t batches;         /* transactions committed */
-	uint64_t cpu_us;          /* CPU time of the writer thread so far */
+	uint64_t cpu_us;          /* CPU time of the store's threads so far (decoding + writer) */
+	uint64_t writer_cpu_us;   /* of which the writer (SQLite) thread */
 	char last_error[512];     /* "" when none */
 };
 void store_get_counters(struct store *s, struct store_counters *c);

@@ -420,6 +420,89 @@ static void test_round_trip(void)
 	sqlite3_close(db);
 }
 
+/* store_connection_node: the broker node id of a connection, known only
+ * after it opened (the proxy's bootstrap connections), or of a connection
+ * not announced at all. */
+static void test_connection_node(void)
+{
+	const char *path = path_in("node.db");
+	char err[512];
+	struct store *s = store_open(path, NULL, "proxy", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	int64_t t0 = 1700000000000000LL;
+	struct exchange_conn boot = {20, "127.0.0.1:5001", "127.0.0.1:9092", -1};
+	struct exchange_conn later = {21, "127.0.0.1:5002", "127.0.0.1:9093", -1};
+	struct exchange_conn known = {22, "127.0.0.1:5003", "127.0.0.1:9094", 4};
+	store_connection(s, &boot, t0);
+	store_connection(s, &known, t0);
+	struct exchange x = mkx(&boot, 12, 0, 1, &hb_req, &hb_resp, t0 + 10);
+	CHECK(store_append(s, &x));
+	store_connection_node(s, 20, 3);
+	x = mkx(&boot, 12, 0, 2, &hb_req, &hb_resp, t0 + 20); /* the exchange still says -1 */
+	CHECK(store_append(s, &x));
+	/* Not announced: the event makes the row, the exchange finds it. */
+	store_connection_node(s, 21, 5);
+	x = mkx(&later, 12, 0, 3, &hb_req, &hb_resp, t0 + 30);
+	CHECK(store_append(s, &x));
+	store_connection_node(s, 22, -1);
+	store_connection_end(s, 20, t0 + 100, 10, 20, "client closed");
+	CHECK_EQ_INT(store_close(s), 0);
+	sqlite3 *db = dbopen(path);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM connections"), 3);
+	CHECK_EQ_INT(q_int(db, "SELECT broker_node_id FROM connections WHERE conn_id = 20"), 3);
+	CHECK_EQ_STR(q_text(db, "SELECT client_addr || ' ' || started_us || ' ' || close_reason FROM connections"
+				" WHERE conn_id = 20"), "127.0.0.1:5001 1700000000000000 client closed");
+	CHECK_EQ_INT(q_int(db, "SELECT count(DISTINCT connection_id) FROM exchanges e JOIN connections c"
+			       " ON c.id = e.connection_id WHERE c.conn_id = 20"), 1);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges e JOIN connections c ON c.id = e.connection_id"
+			       " WHERE c.conn_id = 20"), 2);
+	CHECK_EQ_INT(q_int(db, "SELECT broker_node_id FROM connections WHERE conn_id = 21"), 5);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges e JOIN connections c ON c.id = e.connection_id"
+			       " WHERE c.conn_id = 21 AND c.broker_node_id = 5"), 1);
+	CHECK_EQ_INT(q_int(db, "SELECT broker_node_id FROM connections WHERE conn_id = 22"), -424242);
+	sqlite3_close(db);
+}
+
+/* Exchange rows are INSERTed several at a time; those with records one by
+ * one: row ids still follow the order of store_append, across batches. */
+static void test_row_order(void)
+{
+	const char *path = path_in("order.db");
+	struct store_opts o;
+	store_opts_default(&o);
+	o.batch_rows = 70; /* batches end between multi-row groups */
+	char err[512];
+	struct store *s = store_open(path, &o, "decode", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	int n = 1000;
+	for (int i = 0; i < n; i++) {
+		struct exchange x = i % 37 == 5 ? mkx(&conn7, 0, 3, i, &pr_req, &pr_resp, 1700000000000000LL + i)
+						: mkx(&conn7, 12, 0, i, &hb_req, i % 3 ? &hb_resp : NULL,
+						      1700000000000000LL + i);
+		CHECK(store_append(s, &x));
+		if (i == 500)
+			CHECK_EQ_INT(store_flush(s), 0); /* a short batch */
+	}
+	CHECK_EQ_INT(store_close(s), 0);
+	sqlite3 *db = dbopen(path);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges"), n);
+	/* seq = correlation id = position in the append order. */
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges WHERE id <> seq + 1 OR correlation_id <> seq"), 0);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges WHERE (seq % 3 = 0) <> (response_raw IS NULL)"
+			       " AND api_key = 12"), 0);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records r JOIN exchanges e ON e.id = r.exchange_id"
+			       " WHERE e.api_key = 0 AND e.seq % 37 = 5"), 2 * ((n - 5 + 36) / 37));
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges WHERE api_key = 12 AND"
+			       " (api_name <> 'Heartbeat' OR request_size <> length(request_raw)"
+			       " OR NOT json_valid(request_json))"), 0);
+	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
+	sqlite3_close(db);
+}
+
 /* A second connection holds the write lock, so the writer waits in BEGIN
  * with one item queued: with queue_max 1 the rest is dropped and counted. */
 static void test_queue_drop(void)
@@ -610,22 +693,24 @@ static void test_deferred_indexes(void)
 	}
 	CHECK_EQ_INT(store_flush(s), 0);
 	sqlite3 *db = dbopen(path);
-	const char *q = "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('exchanges_time',"
+	const char *q = "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ("
 			" 'exchanges_api', 'exchanges_client', 'exchanges_error', 'records_topic', 'records_exchange')";
 	CHECK_EQ_INT(q_int(db, q), 0);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records"), 200);
 	sqlite3_close(db);
 	CHECK_EQ_INT(store_close(s), 0);
 	db = dbopen(path);
-	CHECK_EQ_INT(q_int(db, q), 6);
+	CHECK_EQ_INT(q_int(db, q), 5);
+	/* Schema 3 has no time index. */
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_time'"), 0);
 	/* As if killed before the end: no indexes; the next writer adds them. */
-	CHECK(sqlite3_exec(db, "DROP INDEX exchanges_time; DROP INDEX records_topic", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "DROP INDEX exchanges_api; DROP INDEX records_topic", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	s = store_open(path, NULL, "proxy", 0, NULL, err, sizeof err);
 	CHECK(s != NULL);
 	CHECK_EQ_INT(store_close(s), 0);
 	db = dbopen(path);
-	CHECK_EQ_INT(q_int(db, q), 6);
+	CHECK_EQ_INT(q_int(db, q), 5);
 	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
 	sqlite3_close(db);
 }
@@ -671,6 +756,9 @@ static void test_migration(void)
 	CHECK_EQ_INT(q_int(db, "SELECT value_size FROM records WHERE exchange_id = 1"), 5);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges"), 2);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sessions"), 2);
+	/* Version 3 dropped the time index version 1 created. */
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_time'"), 0);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_api'"), 1);
 	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
 	sqlite3_close(db);
 }
@@ -1057,6 +1145,8 @@ int main(void)
 	build_frames();
 	test_sha256();
 	test_round_trip();
+	test_connection_node();
+	test_row_order();
 	test_queue_drop();
 	test_redaction();
 	test_reopen();
