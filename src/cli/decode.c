@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/storeopt.h"
 #include "store/store.h"
 
 const char decode_usage[] =
@@ -45,11 +46,7 @@ const char decode_usage[] =
 	"  -q, --quiet            print only the summary\n"
 	"  -w, --write FILE.db    also record every exchange into a SQLite store\n"
 	"recording (with -w; docs/store.md):\n"
-	"      --store-no-raw     do not keep the raw request and response bytes\n"
-	"      --store-no-records do not fill the records table\n"
-	"      --store-max-value-bytes N  keep at most N bytes of each record key and value\n"
-	"      --store-values MODE  record values: none (kept), hash (sha256) or drop\n"
-	"      --store-when-full MODE  when the writer falls behind: block (default) or drop\n"
+	STOREOPT_USAGE("block (default) or drop")
 	"filters (all must hold; they choose what is printed, not what -w records):\n"
 	"      --api NAME|KEY     only this API (repeatable)\n"
 	"      --topic NAME       only exchanges naming this topic\n"
@@ -70,11 +67,6 @@ enum {
 	OPT_ERRORS,
 	OPT_SLOWER,
 	OPT_NO_RECORDS,
-	OPT_STORE_NO_RAW,
-	OPT_STORE_NO_RECORDS,
-	OPT_STORE_MAX_VALUE,
-	OPT_STORE_VALUES,
-	OPT_STORE_WHEN_FULL,
 };
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -108,11 +100,7 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 		{"errors", no_argument, NULL, OPT_ERRORS},
 		{"slower-than", required_argument, NULL, OPT_SLOWER},
 		{"write", required_argument, NULL, 'w'},
-		{"store-no-raw", no_argument, NULL, OPT_STORE_NO_RAW},
-		{"store-no-records", no_argument, NULL, OPT_STORE_NO_RECORDS},
-		{"store-max-value-bytes", required_argument, NULL, OPT_STORE_MAX_VALUE},
-		{"store-values", required_argument, NULL, OPT_STORE_VALUES},
-		{"store-when-full", required_argument, NULL, OPT_STORE_WHEN_FULL},
+		STOREOPT_LONGOPTS,
 		{"quiet", no_argument, NULL, 'q'},
 		{"interface", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
@@ -133,6 +121,11 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, live ? ":p:f:Vw:qi:h" : ":p:f:Vw:qh", longopts, NULL)) != -1) {
+		int src = storeopt_parse(cmd, ch, optarg, &a->sopts);
+		if (src > 0)
+			return src;
+		if (src == 0)
+			continue;
 		switch (ch) {
 		case 'p':
 			if (!parse_u64(optarg, 65535, &v) || v == 0)
@@ -190,25 +183,6 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 			break;
 		case 'w':
 			a->write_path = optarg;
-			break;
-		case OPT_STORE_NO_RAW:
-			a->sopts.keep_raw = false;
-			break;
-		case OPT_STORE_NO_RECORDS:
-			a->sopts.keep_records = false;
-			break;
-		case OPT_STORE_MAX_VALUE:
-			if (!parse_u64(optarg, SIZE_MAX, &v))
-				return cli_usage_error(cmd, "bad --store-max-value-bytes '%s'", optarg);
-			a->sopts.max_value_bytes = (size_t)v;
-			break;
-		case OPT_STORE_VALUES:
-			if (!store_redact_parse(optarg, &a->sopts.values))
-				return cli_usage_error(cmd, "--store-values takes none, hash or drop, not '%s'", optarg);
-			break;
-		case OPT_STORE_WHEN_FULL:
-			if (!store_full_parse(optarg, &a->sopts.when_full))
-				return cli_usage_error(cmd, "--store-when-full takes block or drop, not '%s'", optarg);
 			break;
 		case 'q':
 			a->quiet = true;
@@ -408,6 +382,8 @@ bool decode_run_finish(struct decode_run *r, const char *extra)
 	if (c.skipped[PCAPIN_SKIP_FRAGMENT])
 		buf_printf(&b, ", %llu IP fragments not decoded",
 			   (unsigned long long)c.skipped[PCAPIN_SKIP_FRAGMENT]);
+	if (c.frag.conflicts)
+		buf_printf(&b, ", %llu conflicting IP fragments", (unsigned long long)c.frag.conflicts);
 	if (c.skipped[PCAPIN_SKIP_SHORT] + c.skipped[PCAPIN_SKIP_BAD_HEADER])
 		buf_printf(&b, ", %llu damaged packets",
 			   (unsigned long long)(c.skipped[PCAPIN_SKIP_SHORT] + c.skipped[PCAPIN_SKIP_BAD_HEADER]));
@@ -474,11 +450,6 @@ static bool read_file(struct decode_run *r, const char *path)
 			} else {
 				fprintf(stderr, "kafkatap %s: '%s': cannot read past packet %llu: %s\n", cmd, path,
 					(unsigned long long)n, pcapin_error(p));
-				if (strstr(pcapin_error(p), "different from the type of the first"))
-					fprintf(stderr, "kafkatap %s: libpcap reads no pcapng file whose interfaces "
-							"have different link types: split it first, e.g. "
-							"tshark -r '%s' -Y frame.interface_id==1 -w part1.pcapng\n",
-						cmd, path);
 				ok = false;
 			}
 		}

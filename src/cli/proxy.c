@@ -12,6 +12,7 @@
 
 #include "net/netlog.h"
 #include "net/proxy.h"
+#include "cli/storeopt.h"
 
 const char proxy_usage[] =
 	"usage: kafkatap proxy --upstream HOST:PORT[,HOST:PORT...] --listen [HOST:]PORT [options]\n"
@@ -42,6 +43,8 @@ const char proxy_usage[] =
 	"                                  responses (default 10)\n"
 	"      --log-level LEVEL           error, warn, info (default) or debug\n"
 	"  -h, --help                      show this help\n"
+	"recording (with --record; docs/store.md):\n"
+	STOREOPT_USAGE("drop, the only policy here (forwarding never waits)")
 	"\n"
 	"Signals: SIGINT/SIGTERM stop accepting, drain and flush the recording (exit 0);\n"
 	"SIGHUP reopens the recording file.\n";
@@ -148,6 +151,7 @@ int proxy_main(int argc, char **argv)
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"help", no_argument, NULL, 'h'},
+		STOREOPT_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
 	static struct proxy_config cfg; /* large: keep it off the stack */
@@ -158,7 +162,18 @@ int proxy_main(int argc, char **argv)
 	char err[256];
 	unsigned long long v;
 	int ch, rc;
+	static struct store_opts sopts;
+	store_opts_default(&sopts);
+	cfg.tap.store = &sopts;
 	while ((ch = getopt_long(argc, argv, "u:l:w:vh", longopts, NULL)) != -1) {
+		if ((rc = storeopt_parse("proxy", ch, optarg, &sopts)) >= 0) {
+			if (rc != 0)
+				return rc;
+			if (ch == STOREOPT_WHEN_FULL && sopts.when_full != STORE_FULL_DROP)
+				return cli_usage_error("proxy", "--store-when-full: the proxy only drops "
+						       "(forwarding never waits for the recording)");
+			continue;
+		}
 		switch (ch) {
 		case 'u':
 			if ((rc = add_upstreams(&cfg, optarg)) != 0)

@@ -65,6 +65,7 @@ const char *conn_state_name(enum conn_state s);
 #define CONN_MAX_INFLIGHT 1024
 #define CONN_MAX_IO (256u * 1024)    /* largest single write */
 #define CONN_READ_SIZE (64u * 1024 - 256) /* one read (an evbuffer chain of 64 KiB) */
+#define CONN_READ_MAX (256u * 1024 - 256) /* one read inside a large frame */
 #define CONN_MAX_LOWAT (128u * 1024) /* SO_RCVLOWAT inside a large frame */
 #define CONN_MIN_LOWAT (16u * 1024)  /* below this the receive mark stays 1 */
 #define CONN_CONNECT_TIMEOUT_S 10
@@ -84,6 +85,8 @@ struct conn_env {
 					  const uint8_t *frame, size_t len, struct buf *out);
 	/* Another upstream to try after a failed connect (bootstrap lists); false: none. */
 	bool (*next_upstream_fn)(void *ctx, struct conn *c, struct netaddr *out);
+	/* The upstream connection is open (upstream_peer is set). May be NULL. */
+	void (*connected_fn)(void *ctx, struct conn *c);
 	/* The connection is about to be freed: unlink it. */
 	void (*closed_fn)(void *ctx, struct conn *c);
 	void *ctx;
@@ -111,6 +114,10 @@ struct conn {
 	struct bufferevent *upstream;
 	struct exchange_conn xc;
 	struct netaddr upstream_addr;
+	/* The numeric address the upstream socket is connected to (upstream_addr
+	 * may be a host name), once have_peer. */
+	struct netaddr upstream_peer;
+	bool have_peer;
 	struct stream *stream;
 	struct framer fr[2];          /* [STREAM_TO_BROKER], [STREAM_TO_CLIENT] */
 	struct inflight *q;           /* ring buffer of requests awaiting a response */
@@ -146,6 +153,9 @@ void conn_close(struct conn *c, enum conn_reason reason);
 void conn_drain(struct conn *c);
 /* Whether the connection has nothing in flight and nothing buffered. */
 bool conn_idle(const struct conn *c);
+/* The broker node id of the upstream, learned after the connection opened
+ * (a bootstrap connection, from Metadata): kept for the exchanges and the
+ * recorded connection row. */
 void conn_set_node_id(struct conn *c, int32_t node_id);
 /* Bytes held in the connection's buffers right now (for tests and limits). */
 size_t conn_buffered(const struct conn *c);

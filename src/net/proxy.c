@@ -126,6 +126,15 @@ static int32_t broker_by_addr(struct proxy *p, const struct netaddr *a)
 	return -1;
 }
 
+/* Whether c's upstream is the broker advertised at `real`: by the address
+ * it was asked to connect to, or by the numeric address it connected to
+ * (--upstream may name a host that brokers advertise by IP address). */
+static bool conn_goes_to(const struct conn *c, const struct netaddr *real)
+{
+	return netaddr_equal(&c->upstream_addr, real) ||
+	       (c->have_peer && netaddr_equal(&c->upstream_peer, real));
+}
+
 /* --- listeners -------------------------------------------------------- */
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -304,9 +313,10 @@ static struct pbroker *learn(struct proxy *p, int32_t node_id, const char *host,
 		p->metrics.v[METRIC_BROKERS_KNOWN]++;
 	b->known = true;
 	b->real = real;
-	/* Bootstrap connections to that address now know their node id. */
+	/* Bootstrap connections to that address now know their node id (and
+	 * so do their recorded connection rows). */
 	for (struct conn *c = p->conns; c; c = c->next)
-		if (c->xc.broker_node_id < 0 && netaddr_equal(&c->upstream_addr, &real))
+		if (c->xc.broker_node_id < 0 && conn_goes_to(c, &real))
 			conn_set_node_id(c, node_id);
 	return b;
 }
@@ -357,6 +367,18 @@ static bool next_upstream_cb(void *ctx, struct conn *c, struct netaddr *out)
 		return false;
 	*out = p->cfg->upstreams[p->rr++ % (unsigned)p->cfg->n_upstreams];
 	return true;
+}
+
+/* A connection opened before its broker's address was learned, or to a
+ * host name: its numeric peer may be a known broker. */
+static void connected_cb(void *ctx, struct conn *c)
+{
+	struct proxy *p = ctx;
+	if (c->xc.broker_node_id >= 0 || !c->have_peer)
+		return;
+	int32_t node_id = broker_by_addr(p, &c->upstream_peer);
+	if (node_id >= 0)
+		conn_set_node_id(c, node_id);
 }
 
 static void closed_cb(void *ctx, struct conn *c)
@@ -709,6 +731,7 @@ int proxy_run(const struct proxy_config *cfg)
 	p->env.learn = true;
 	p->env.rewrite_fn = rewrite_cb;
 	p->env.next_upstream_fn = next_upstream_cb;
+	p->env.connected_fn = connected_cb;
 	p->env.closed_fn = closed_cb;
 	p->env.ctx = p;
 

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "net/netlog.h"
 #include "output/report.h"
@@ -21,6 +24,12 @@
 #define TAP_DEFAULT_QUEUE_MAX 100000u
 #define TAP_DEFAULT_QUEUE_BYTES (128u * 1024 * 1024)
 #define TAP_INSPECT_MAX (64u * 1024) /* recording only: largest response inspected for errors */
+/* Nice value of the sink threads (store writer, printer). On a loaded
+ * machine every cycle they take is taken from forwarding and from the
+ * clients on the same cores; at the lowest priority they use what is idle
+ * and, when there is not enough of that, fall behind into their bounded
+ * queues (drops counted) instead of slowing the traffic down. */
+#define TAP_SINK_NICE 19
 
 struct tap_item {
 	struct tap_item *next;
@@ -80,9 +89,19 @@ static void process(struct tap *t, struct tap_item *it)
 	t->prev_unsupported = t->out.c.unsupported;
 }
 
+/* Lower the calling thread's priority. Linux keeps the nice value per
+ * thread (setpriority(2), "BUGS") and a new thread starts with its
+ * creator's, so this also covers threads this one creates. Failure only
+ * costs throughput. */
+static void sink_priority(void)
+{
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TAP_SINK_NICE);
+}
+
 static void *worker_main(void *arg)
 {
 	struct tap *t = arg;
+	sink_priority();
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		while (!t->head && !t->stop)
@@ -112,6 +131,38 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+struct store_open_args {
+	const char *path;
+	const struct store_opts *o;
+	int argc;
+	char **argv;
+	char *err;
+	size_t errlen;
+	struct store *store;
+};
+
+static void *store_open_main(void *arg)
+{
+	struct store_open_args *a = arg;
+	sink_priority();
+	a->store = store_open(a->path, a->o, "proxy", a->argc, a->argv, a->err, a->errlen);
+	return NULL;
+}
+
+/* store_open from a short-lived thread at the sinks' priority, so that the
+ * store's writer thread, which it creates, inherits that priority (the
+ * store module knows nothing about it; the event loop thread keeps its own). */
+static struct store *store_open_low(const char *path, const struct store_opts *o, int argc,
+				    char **argv, char *err, size_t errlen)
+{
+	struct store_open_args a = {path, o, argc, argv, err, errlen, NULL};
+	pthread_t th;
+	if (pthread_create(&th, NULL, store_open_main, &a) != 0)
+		return store_open(path, o, "proxy", argc, argv, err, errlen);
+	pthread_join(th, NULL);
+	return a.store;
+}
+
 struct tap *tap_open(const struct tap_config *cfg, struct metrics *m, char *err, size_t errlen)
 {
 	struct tap *t = calloc(1, sizeof *t);
@@ -128,10 +179,13 @@ struct tap *tap_open(const struct tap_config *cfg, struct metrics *m, char *err,
 	pthread_cond_init(&t->cond, NULL);
 	if (cfg->record_path) {
 		struct store_opts o;
-		store_opts_default(&o);
+		if (cfg->store)
+			o = *cfg->store;
+		else
+			store_opts_default(&o);
 		o.when_full = STORE_FULL_DROP;
 		o.log = store_log;
-		t->store = store_open(cfg->record_path, &o, "proxy", cfg->argc, cfg->argv, err, errlen);
+		t->store = store_open_low(cfg->record_path, &o, cfg->argc, cfg->argv, err, errlen);
 		if (!t->store) {
 			pthread_mutex_destroy(&t->lock);
 			pthread_cond_destroy(&t->cond);
@@ -172,6 +226,12 @@ void tap_conn_open(struct tap *t, const struct exchange_conn *c)
 {
 	if (t->store)
 		store_connection(t->store, c, now_us());
+}
+
+void tap_conn_node(struct tap *t, uint64_t conn_id, int32_t node_id)
+{
+	if (t && t->store)
+		store_connection_node(t->store, conn_id, node_id);
 }
 
 void tap_conn_close(struct tap *t, const struct exchange_conn *c, const uint64_t bytes[2],

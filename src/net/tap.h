@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "net/metrics.h"
+#include "store/store.h"
 #include "stream/exchange.h"
 
 /* -v: one line per exchange; -vv: the line and both decoded trees; --json. */
@@ -25,6 +26,8 @@ enum tap_output { TAP_OUTPUT_NONE = 0, TAP_OUTPUT_LINE, TAP_OUTPUT_VERBOSE, TAP_
 
 struct tap_config {
 	const char *record_path;  /* NULL: no recording */
+	const struct store_opts *store; /* recording options; NULL: the defaults. The
+					 * full-queue policy is always drop: the loop never waits */
 	enum tap_output output;
 	int argc;                 /* the command line, kept in the recording */
 	char **argv;
@@ -39,6 +42,9 @@ struct tap *tap_open(const struct tap_config *cfg, struct metrics *m, char *err,
 /* Whether exchanges are wanted at all (the proxy skips the stream layer if not). */
 bool tap_active(const struct tap *t);
 void tap_conn_open(struct tap *t, const struct exchange_conn *c);
+/* The connection's broker node id became known after tap_conn_open (a
+ * bootstrap connection, from Metadata): update the recorded row. */
+void tap_conn_node(struct tap *t, uint64_t conn_id, int32_t node_id);
 /* bytes: per direction (to broker, to client); reason: why it ended. */
 void tap_conn_close(struct tap *t, const struct exchange_conn *c, const uint64_t bytes[2],
 		    const char *reason);

@@ -22,6 +22,15 @@
 # Latency: one connection, one ApiVersions v0 at a time; "added" is the
 # relay's percentile minus the direct one. Memory: RSS growth of the proxy
 # per idle connection (after one exchange each), 2000 connections.
+#
+# CPU: on a small machine the clients and the broker take every core, so a
+# relay's throughput ratio is mostly its CPU cost in disguise. For each relay
+# the table gives its CPU time (user + system, all threads) per MB of
+# message payload produced and consumed, twice: while the clients ran, and
+# over its whole life up to exit after SIGTERM, which includes writing out
+# what a recording still had queued. "flush s" is that SIGTERM-to-exit time:
+# a recording that cannot keep up looks fast while the clients run and then
+# spends this long catching up (or drops: the last column).
 set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "${1:-$top/build}" && pwd)
@@ -153,26 +162,53 @@ stop_path() {
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "nan")}'; }
+hz=$(getconf CLK_TCK)
+# CPU seconds (user + system, all threads, live and exited) of process $1.
+proc_cpu() { awk -v hz="$hz" '{printf "%.3f\n", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo nan; }
+# CPU seconds of this shell's waited-for children (a relay's whole life is
+# added here when it is reaped).
+children_cpu() { awk -v hz="$hz" '{printf "%.3f\n", ($16 + $17) / hz}' /proc/$$/stat; }
+now() { date +%s.%N; }
+metric() { # port name-regex: the sum of the matching samples on /metrics
+	/usr/bin/python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+		"http://127.0.0.1:$1/metrics" | awk -v re="^$2" '$0 ~ re {s += $2} END {print s + 0}'
+}
 
 paths=(direct haproxy kafkatap kafkatap+record)
-declare -A prod_rate prod_mb cons_rate cons_mb dropped
+declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s
 for size in 100 1024; do
 	n=$N100
 	[[ $size == 1024 ]] && n=$N1K
 	for path in "${paths[@]}"; do
-		: >"$tmp/p" && : >"$tmp/c"
+		: >"$tmp/p" && : >"$tmp/c" && : >"$tmp/cpu"
 		drops=0
 		for _ in $(seq "$REPS"); do
 			port=$(free_base)
 			start_path "$path" "$port"
-			if "$tmp/kt-load" produce -b "$BS" -t bench -n "$n" -s "$size" >>"$tmp/p" 2>>"$tmp/load.err" &&
-				"$tmp/kt-load" consume -b "$BS" -t bench -n "$n" >>"$tmp/c" 2>>"$tmp/load.err"; then
-				if [[ $path == kafkatap+record ]]; then
-					d=$(/usr/bin/python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
-						"http://127.0.0.1:$((port + 9))/metrics" |
-						awk '/^kafkatap_recordings_dropped_total\{sink="store"\}/ {print $2}')
-					drops=$((drops + ${d:-0}))
+			c0=nan
+			[[ -n $RELAY_PID ]] && c0=$(proc_cpu "$RELAY_PID")
+			if "$tmp/kt-load" produce -b "$BS" -t bench -n "$n" -s "$size" >"$tmp/p1" 2>>"$tmp/load.err" &&
+				"$tmp/kt-load" consume -b "$BS" -t bench -n "$n" >"$tmp/c1" 2>>"$tmp/load.err"; then
+				cat "$tmp/p1" >>"$tmp/p"
+				cat "$tmp/c1" >>"$tmp/c"
+				if [[ -n $RELAY_PID ]]; then
+					c1=$(proc_cpu "$RELAY_PID")
+					if [[ $path == kafkatap* ]]; then
+						d=$(metric $((port + 9)) 'kafkatap_recordings_dropped_total')
+						drops=$((drops + ${d:-0}))
+					fi
+					# Payload MB through the relay: produced + consumed.
+					mb=$(cat "$tmp/p1" "$tmp/c1" | awk '{s += $2 * $3} END {print s}')
+					l0=$(children_cpu)
+					t0=$(now)
+					stop "$RELAY_PID"
+					t1=$(now)
+					l1=$(children_cpu)
+					RELAY_PID=
+					echo "$c0 $c1 $l0 $l1 $t0 $t1 $mb" |
+						awk '{printf "%.2f %.2f %.2f\n", ($2 - $1) * 1000 / $7, ($4 - $3) * 1000 / $7, $6 - $5}' \
+						>>"$tmp/cpu"
 				fi
 			else
 				echo "bench_proxy: $path at $size B failed: $(tail -2 "$tmp/load.err")" >&2
@@ -183,6 +219,9 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 		prod_mb[$path,$size]=$(awk '{print $2}' "$tmp/p" | median)
 		cons_rate[$path,$size]=$(awk '{print $1}' "$tmp/c" | median)
 		cons_mb[$path,$size]=$(awk '{print $2}' "$tmp/c" | median)
+		cpu_run[$path,$size]=$(awk '{print $1}' "$tmp/cpu" | median)
+		cpu_life[$path,$size]=$(awk '{print $2}' "$tmp/cpu" | median)
+		flush_s[$path,$size]=$(awk '{print $3}' "$tmp/cpu" | median)
 		dropped[$path,$size]=$drops
 		echo "== $path $size B: produce ${prod_rate[$path,$size]} msgs/s, consume ${cons_rate[$path,$size]} msgs/s" >&2
 	done
@@ -205,8 +244,19 @@ for size in 100 1024; do
 	done
 done
 echo
-echo "Exchanges the recording dropped (queue full, counted in kafkatap_recordings_dropped_total):" \
-	"${dropped[kafkatap+record,100]} at 100 B, ${dropped[kafkatap+record,1024]} at 1 KB (over all runs)."
+echo "Relay CPU (user + system, all threads) per MB of payload produced and consumed, median of $REPS runs:"
+echo "while the clients ran, and over the relay's whole life up to its exit after SIGTERM (for a"
+echo "recording: until everything queued is written). Exchanges dropped: recording and output queues"
+echo "full (kafkatap_recordings_dropped_total), over all runs."
+echo
+echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped |"
+echo "|---|---|---|---|---|---|"
+for size in 100 1024; do
+	for path in haproxy kafkatap kafkatap+record; do
+		printf '| %s | %s B | %s | %s | %s | %s |\n' "$path" "$size" "${cpu_run[$path,$size]}" \
+			"${cpu_life[$path,$size]}" "${flush_s[$path,$size]}" "${dropped[$path,$size]:-0}"
+	done
+done
 
 # Latency: one small request at a time.
 declare -A p50 p99

@@ -19,6 +19,7 @@ recorded_by_node).
 """
 
 import atexit
+import hashlib
 import os
 import re
 import signal
@@ -452,6 +453,88 @@ def test_kafkajs_produce_consume(proxied):
     assert not got.get("error"), got
     assert rig.by_key(got["messages"]) == rig.by_key(msgs)
     check()
+
+
+@pytest.mark.parametrize("binary", [b[1] for b in kafkatap_binaries()],
+                         ids=[b[0] for b in kafkatap_binaries()])
+def test_recorded_connections_know_their_node(cluster3, binary):
+    """Every recorded connection row ends with its broker's node id, also
+    the bootstrap connections, which are opened before the proxy can know
+    which node they reach.  The upstreams are given as localhost:PORT while
+    the brokers advertise 127.0.0.1:PORT, so only the numeric address the
+    proxy connected to (or a later Metadata) can tell the node; a
+    connection row written with -1 at open must be updated."""
+    topic = cluster3.create_topic(3)
+    tmp = tempfile.mkdtemp(prefix="kt-node-")
+    db = os.path.join(tmp, "rec.db")
+    try:
+        upstream = ",".join("localhost:%d" % port for port in cluster3.ports)
+        with Proxy(upstream, record=db, binary=binary, log_level="debug") as p:
+            rig.kcat_metadata(p.bootstrap)
+            rig.kcat_produce(p.bootstrap, topic, rig.make_messages(6, prefix="n"))
+            assert p.stop() == 0, p.log()[-3000:]
+        con = sqlite3.connect(db)
+        try:
+            rows = con.execute("SELECT conn_id, broker_addr, broker_node_id FROM connections "
+                               "ORDER BY conn_id").fetchall()
+            meta = con.execute(
+                "SELECT count(*) FROM exchanges WHERE api_key = ?", (API_METADATA,)).fetchone()[0]
+        finally:
+            con.close()
+        assert meta > 0, "no Metadata exchange recorded"
+        # Two kcat runs: at least two bootstrap connections to localhost:PORT.
+        boot = [r for r in rows if r[1].startswith("localhost:")]
+        assert len(boot) >= 2, rows
+        unknown = [r for r in rows if r[2] is None or r[2] < 0]
+        assert not unknown, "connections recorded without a node id: %s" % unknown
+        # The node id is the one that broker's port has in the cluster.
+        for conn_id, addr, node in rows:
+            port = int(addr.rsplit(":", 1)[1])
+            assert cluster3.ports[node - 1] == port, (conn_id, addr, node, cluster3.ports)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_record_store_options(cluster3):
+    """The proxy takes decode's --store-* options: without the records table
+    and the raw bytes the exchanges are still recorded, with hashed values
+    the records hold SHA-256 digests; block is refused (the loop never waits)."""
+    topic = cluster3.create_topic(3)
+    msgs = rig.make_messages(8, prefix="so", headers=False)
+    tmp = tempfile.mkdtemp(prefix="kt-storeopt-")
+    try:
+        lean, hashed = os.path.join(tmp, "lean.db"), os.path.join(tmp, "hashed.db")
+        with Proxy(cluster3.bootstrap, record=lean,
+                   extra=("--store-no-records", "--store-no-raw")) as p:
+            rig.kcat_produce(p.bootstrap, topic, msgs)
+            assert p.stop() == 0, p.log()[-3000:]
+        with Proxy(cluster3.bootstrap, record=hashed, extra=("--store-values", "hash")) as p:
+            rig.kcat_produce(p.bootstrap, topic, msgs)
+            assert p.stop() == 0, p.log()[-3000:]
+        con = sqlite3.connect(lean)
+        try:
+            produce = con.execute("SELECT count(*), count(request_raw), count(request_json) "
+                                  "FROM exchanges WHERE api_key = 0").fetchone()
+            nrec = con.execute("SELECT count(*) FROM records").fetchone()[0]
+        finally:
+            con.close()
+        assert produce[0] > 0 and produce[1] == 0 and produce[2] == produce[0], produce
+        assert nrec == 0
+        con = sqlite3.connect(hashed)
+        try:
+            values = [r[0] for r in con.execute(
+                "SELECT value FROM records WHERE direction = 'produce'")]
+        finally:
+            con.close()
+        assert len(values) == len(msgs), values
+        want = {"sha256:" + hashlib.sha256(m["value"].encode()).hexdigest() for m in msgs}
+        assert set(values) == want, values
+        r = subprocess.run([rig.kafkatap_path(), "proxy", "-u", cluster3.bootstrap, "-l", "0",
+                            "--record", os.path.join(tmp, "x.db"), "--store-when-full", "block"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "only drops" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_verbose_and_json_output(cluster3):
