@@ -19,6 +19,8 @@
 #   kafkatap    client -> kafkatap proxy (cluster mode: it rewrites the
 #               advertised address itself) -> broker
 #   kafkatap+record   the same, recording every exchange to SQLite
+#   kafkatap+record-lean   recording with --store-no-records (exchanges, raw
+#               frames and JSON, but no row per record in the records table)
 # Latency: one connection, one ApiVersions v0 at a time; "added" is the
 # relay's percentile minus the direct one. Memory: RSS growth of the proxy
 # per idle connection (after one exchange each), 2000 connections.
@@ -143,10 +145,11 @@ EOF
 		pids+=("$RELAY_PID")
 		wait_port 127.0.0.1 "$p"
 		BS=127.0.0.1:$p ;;
-	kafkatap | kafkatap+record)
+	kafkatap | kafkatap+record*)
 		wait_port 127.0.0.1 "$p"
 		local rec=()
-		[[ $path == kafkatap+record ]] && rm -f "$tmp/rec.db"* && rec=(--record "$tmp/rec.db")
+		[[ $path == kafkatap+record* ]] && rm -f "$tmp/rec.db"* && rec=(--record "$tmp/rec.db")
+		[[ $path == kafkatap+record-lean ]] && rec+=(--store-no-records)
 		"$kafkatap" proxy --upstream "127.0.0.1:$p" --listen "127.0.0.1:$((p + 2))" \
 			--port-base "$((p + 3))" --admin "127.0.0.1:$((p + 9))" --log-level warn "${rec[@]}" \
 			2>>"$tmp/kafkatap.err" &
@@ -175,7 +178,7 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 		"http://127.0.0.1:$1/metrics" | awk -v re="^$2" '$0 ~ re {s += $2} END {print s + 0}'
 }
 
-paths=(direct haproxy kafkatap kafkatap+record)
+paths=(direct haproxy kafkatap kafkatap+record kafkatap+record-lean)
 declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s
 for size in 100 1024; do
 	n=$N100
@@ -252,7 +255,7 @@ echo
 echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped |"
 echo "|---|---|---|---|---|---|"
 for size in 100 1024; do
-	for path in haproxy kafkatap kafkatap+record; do
+	for path in haproxy kafkatap kafkatap+record kafkatap+record-lean; do
 		printf '| %s | %s B | %s | %s | %s | %s |\n' "$path" "$size" "${cpu_run[$path,$size]}" \
 			"${cpu_life[$path,$size]}" "${flush_s[$path,$size]}" "${dropped[$path,$size]:-0}"
 	done
