@@ -487,7 +487,7 @@ def test_kill9_during_a_large_write(tmp):
                                         " AND name NOT LIKE 'sqlite_%'")}
     assert "exchanges_api" not in indexes()
     kt("decode", "-q", *PORTS, "-w", db, CAPTURES[0])
-    assert {"exchanges_api", "exchanges_client", "exchanges_error",
+    assert {"exchanges_api", "exchanges_error", "exchanges_time", "exchanges_client",
             "records_topic", "records_exchange"} <= indexes()
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
 

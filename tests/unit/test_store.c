@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "cli/cli.h"
+#include "proto/schema.h"
 #include "records/crc32c.h"
 #include "store/sha256.h"
 #include "store/store.h"
@@ -251,6 +252,27 @@ static long long q_int(sqlite3 *db, const char *sql)
 }
 
 static char qbuf[4096];
+
+/* The EXPLAIN QUERY PLAN details of SQL, joined by "; ". */
+static const char *q_plan(sqlite3 *db, const char *sql)
+{
+	char eqp[1024];
+	sqlite3_stmt *st;
+	size_t n = 0;
+	qbuf[0] = '\0';
+	snprintf(eqp, sizeof eqp, "EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_prepare_v2(db, eqp, -1, &st, NULL) != SQLITE_OK)
+		return "(error)";
+	while (sqlite3_step(st) == SQLITE_ROW && n < sizeof qbuf - 1) {
+		const unsigned char *d = sqlite3_column_text(st, 3);
+		n += (size_t)snprintf(qbuf + n, sizeof qbuf - n, "%s; ", d ? (const char *)d : "");
+		if (n >= sizeof qbuf)
+			n = sizeof qbuf - 1;
+	}
+	sqlite3_finalize(st);
+	return qbuf;
+}
+
 static const char *q_text(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st;
@@ -694,15 +716,14 @@ static void test_deferred_indexes(void)
 	CHECK_EQ_INT(store_flush(s), 0);
 	sqlite3 *db = dbopen(path);
 	const char *q = "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ("
-			" 'exchanges_api', 'exchanges_client', 'exchanges_error', 'records_topic', 'records_exchange')";
+			" 'exchanges_api', 'exchanges_error', 'exchanges_time', 'exchanges_client',"
+			" 'records_topic', 'records_exchange')";
 	CHECK_EQ_INT(q_int(db, q), 0);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records"), 200);
 	sqlite3_close(db);
 	CHECK_EQ_INT(store_close(s), 0);
 	db = dbopen(path);
-	CHECK_EQ_INT(q_int(db, q), 5);
-	/* Schema 3 has no time index. */
-	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_time'"), 0);
+	CHECK_EQ_INT(q_int(db, q), 6);
 	/* As if killed before the end: no indexes; the next writer adds them. */
 	CHECK(sqlite3_exec(db, "DROP INDEX exchanges_api; DROP INDEX records_topic", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
@@ -710,7 +731,7 @@ static void test_deferred_indexes(void)
 	CHECK(s != NULL);
 	CHECK_EQ_INT(store_close(s), 0);
 	db = dbopen(path);
-	CHECK_EQ_INT(q_int(db, q), 5);
+	CHECK_EQ_INT(q_int(db, q), 6);
 	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
 	sqlite3_close(db);
 }
@@ -722,14 +743,15 @@ static void test_migration(void)
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
 	char *em = NULL;
 	CHECK(sqlite3_exec(db, store_migration_sql(1), NULL, NULL, &em) == SQLITE_OK);
-	char sql[512];
+	char sql[1024];
 	snprintf(sql, sizeof sql,
 		 "PRAGMA application_id = %d; PRAGMA user_version = 1;"
 		 "INSERT INTO schema_migrations VALUES(1, 0, 'v1');"
 		 "INSERT INTO meta VALUES('application', 'kafkatap');"
 		 "INSERT INTO sessions VALUES(1, '0.0.1', 'decode', 'old', 1, 2);"
-		 "INSERT INTO exchanges(id, session_id, api_key, error_code, has_error, flags)"
-		 " VALUES(1, 1, 3, 3, 1, 1);"
+		 "INSERT INTO exchanges(id, session_id, api_key, api_name, client_id, request_us,"
+		 " response_us, latency_us, error_code, has_error, flags)"
+		 " VALUES(1, 1, 3, 'Metadata', 'old-client', 1000, 1250, 250, 3, 1, 1);"
 		 "INSERT INTO records(exchange_id, direction, topic, key, value) VALUES(1, 'fetch', 't', 'ab', 'hello');",
 		 STORE_APPLICATION_ID);
 	CHECK(sqlite3_exec(db, sql, NULL, NULL, &em) == SQLITE_OK);
@@ -756,10 +778,47 @@ static void test_migration(void)
 	CHECK_EQ_INT(q_int(db, "SELECT value_size FROM records WHERE exchange_id = 1"), 5);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges"), 2);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sessions"), 2);
-	/* Version 3 dropped the time index version 1 created. */
-	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_time'"), 0);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_api'"), 1);
+	/* Version 4: the rows moved to exchange_rows, exchanges is a view
+	 * computing the derived columns; the time index (version 3 dropped the
+	 * one on request_us) is on the expression show filters on, and a time
+	 * or client query through the view uses its index. */
+	CHECK_EQ_STR(q_text(db, "SELECT type FROM sqlite_schema WHERE name = 'exchanges'"), "view");
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchange_rows"), 2);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_client'"), 1);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_time'"), 1);
+	CHECK(strstr(q_plan(db, "SELECT id FROM exchanges WHERE coalesce(request_us, response_us) >= 5"),
+		     "exchanges_time") != NULL);
+	CHECK(strstr(q_plan(db, "SELECT id FROM exchanges WHERE client_id = 'x'"), "exchanges_client") != NULL);
+	CHECK_EQ_STR(q_text(db, "SELECT api_name || ',' || client_id || ',' || latency_us || ',' ||"
+			    " has_error || ',' || acks0 || ',' || malformed FROM exchanges WHERE id = 1"),
+		     "Metadata,old-client,250,1,0,0");
+	CHECK_EQ_STR(q_text(db, "SELECT api_name || ',' || (latency_us = response_us - request_us) || ','"
+			    " || has_error || ',' || unanswered FROM exchanges WHERE id = 2"), "Heartbeat,1,1,0");
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges WHERE id = 1 AND api_key = 3"), 1);
+	CHECK_EQ_STR(q_text(db, "SELECT error_name FROM exchanges WHERE id = 2"), "REBALANCE_IN_PROGRESS");
 	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
+	/* The view names every API this build knows (a new API needs a
+	 * migration that recreates the view with its name). */
+	int missing = 0;
+	for (int k = 0; k < 32768; k++) {
+		const char *name = schema_api_name(k);
+		if (!name)
+			continue;
+		snprintf(sql, sizeof sql, "INSERT INTO exchange_rows(id, session_id, api_key) VALUES(%d, 1, %d)",
+			 100000 + k, k);
+		CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+		snprintf(sql, sizeof sql, "SELECT api_name FROM exchanges WHERE id = %d", 100000 + k);
+		const char *got = q_text(db, sql);
+		if (strcmp(got, name) != 0) {
+			fprintf(stderr, "exchanges.api_name of API %d: %s, expected %s\n", k, got, name);
+			missing++;
+		}
+	}
+	CHECK_EQ_INT(missing, 0);
+	CHECK(sqlite3_exec(db, "INSERT INTO exchange_rows(id, session_id, api_key) VALUES(99999, 1, 32767)",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	CHECK_EQ_STR(q_text(db, "SELECT api_name FROM exchanges WHERE id = 99999"), "(null)");
 	sqlite3_close(db);
 }
 
