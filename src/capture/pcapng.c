@@ -13,15 +13,24 @@
  *   option       code(2) length(2) value, padded to 4; code 0 ends them
  *
  * Numbers are in the byte order of the section's header. Block bodies are
- * read whole into one buffer and taken apart through a bounds-checked
- * reader; nothing is cast to a struct. */
+ * taken apart through a bounds-checked reader; nothing is cast to a struct.
+ *
+ * Where the bytes come from: a regular file is mapped (pcapng.h says what
+ * that means for a file that changes while it is read) and block bodies and
+ * packet data are pointers into the mapping, so no byte is copied, not even
+ * by the kernel; pipes, standard input that is not a file, and files that
+ * cannot be mapped are read with fread, one block at a time into a buffer. */
 #include "config.h"
 #include "capture/pcapng.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define BT_IDB 1u
 #define BT_PB 2u
@@ -41,6 +50,9 @@ struct iface {
 
 struct pcapng {
 	FILE *fp;
+	const uint8_t *map;    /* the mapped file, or NULL: read through fp */
+	size_t map_len;        /* its size when it was opened */
+	int guard;             /* its slot in guards[] */
 	bool be;               /* the section is big-endian */
 	bool in_section;
 	struct iface *ifs;
@@ -125,22 +137,164 @@ static enum pcapng_status fail(struct pcapng *r, const char *fmt, ...)
 	return PCAPNG_ERROR;
 }
 
-/* Read exactly n bytes. PCAPNG_END only for a clean end of file before the
- * first byte when eof_ok. The truncation message is libpcap's, so that a
- * cut file reads the same whichever reader met it. */
-static enum pcapng_status read_exact(struct pcapng *r, void *dst, size_t n, size_t already, bool eof_ok)
+/* The next n bytes of the file in *out: a pointer into the mapping, or,
+ * reading through stdio, dst (which must hold n bytes) filled. PCAPNG_END
+ * only for a clean end of file before the first byte when eof_ok. The
+ * truncation message is libpcap's, so that a cut file reads the same
+ * whichever reader met it; `already` counts bytes of the same read taken
+ * before, for that message. */
+static enum pcapng_status take(struct pcapng *r, size_t n, size_t already, bool eof_ok, uint8_t *dst,
+			       const uint8_t **out)
 {
-	size_t got = fread(dst, 1, n, r->fp);
+	size_t got;
+	if (r->map) {
+		size_t avail = r->map_len - (size_t)r->off; /* off never passes map_len */
+		if (n <= avail) {
+			*out = r->map + r->off;
+			r->off += n;
+			return PCAPNG_PACKET;
+		}
+		got = avail;
+	} else {
+		got = fread(dst, 1, n, r->fp);
+		*out = dst;
+		if (got == n) {
+			r->off += got;
+			return PCAPNG_PACKET;
+		}
+		if (ferror(r->fp))
+			return fail(r, "error reading dump file: %s", strerror(errno));
+	}
 	r->off += got;
-	if (got == n)
-		return PCAPNG_PACKET;
-	if (ferror(r->fp))
-		return fail(r, "error reading dump file: %s", strerror(errno));
 	if (got == 0 && already == 0 && eof_ok)
 		return PCAPNG_END;
 	r->truncated = true;
 	return fail(r, "truncated pcapng dump file; tried to read %zu bytes, only got %zu", n + already,
 		    got + already);
+}
+
+/* ---- mapping a file ----
+ *
+ * A mapped file that shrinks under us (truncated by the program writing it)
+ * would kill the process with SIGBUS at the first touch of a page past its
+ * new end. While a mapping is open, a SIGBUS handler puts zero pages over
+ * the rest of that mapping and marks it; the reader then fails at its next
+ * block with "the file shrank while it was being read" and the packet in
+ * hand decodes as whatever the zeros make of it (every layer above
+ * bounds-checks). A SIGBUS elsewhere goes to the handler that was there
+ * before (ASan's, or the default), which is put back when the last mapping
+ * closes. The table is fixed so that the handler reads it without locks;
+ * readers are opened and closed from one thread at a time (decode does). */
+
+#define PCAPNG_GUARDS 8
+
+static struct {
+	volatile uintptr_t start, len;  /* len 0: a free slot */
+	volatile sig_atomic_t hit;
+} guards[PCAPNG_GUARDS];
+static struct sigaction old_bus;
+static int guards_open;
+static uintptr_t page_size;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	for (int i = 0; i < PCAPNG_GUARDS; i++) {
+		uintptr_t start = guards[i].start, len = guards[i].len;
+		if (len == 0 || a - start >= len)
+			continue;
+		uintptr_t page = a & ~(page_size - 1);
+		if (page < start)
+			page = start;
+		if (mmap((void *)page, start + len - page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+			 0) == MAP_FAILED)
+			break;
+		guards[i].hit = 1;
+		return; /* the faulting read runs again and sees zeros */
+	}
+	/* Not ours. */
+	if ((old_bus.sa_flags & SA_SIGINFO) && old_bus.sa_sigaction) {
+		old_bus.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (old_bus.sa_handler != SIG_DFL && old_bus.sa_handler != SIG_IGN && old_bus.sa_handler) {
+		old_bus.sa_handler(sig);
+		return;
+	}
+	/* Returning re-runs the faulting access, which now kills as it would have. */
+	signal(SIGBUS, SIG_DFL);
+}
+
+static int guard_add(const void *start, size_t len)
+{
+	int slot = -1;
+	for (int i = 0; i < PCAPNG_GUARDS && slot < 0; i++)
+		if (guards[i].len == 0)
+			slot = i;
+	if (slot < 0)
+		return -1;
+	if (guards_open == 0) {
+		long ps = sysconf(_SC_PAGESIZE);
+		page_size = ps > 0 ? (uintptr_t)ps : 4096;
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGBUS, &sa, &old_bus) != 0)
+			return -1;
+	}
+	guards_open++;
+	guards[slot].hit = 0;
+	guards[slot].start = (uintptr_t)start;
+	guards[slot].len = len;
+	return slot;
+}
+
+static void guard_remove(int slot)
+{
+	guards[slot].len = 0;
+	guards[slot].start = 0;
+	if (--guards_open == 0)
+		sigaction(SIGBUS, &old_bus, NULL);
+}
+
+/* Did the mapped file shrink under us (see above)? */
+static bool shrank(struct pcapng *r)
+{
+	if (!r->map || !guards[r->guard].hit)
+		return false;
+	r->truncated = true;
+	fail(r, "the file shrank while it was being read (block at offset %llu)",
+	     (unsigned long long)r->block_off);
+	return true;
+}
+
+/* Map fp's file when it is a regular file read from its start; on any
+ * failure the reader stays on fread. */
+static void map_file(struct pcapng *r)
+{
+	int fd = fileno(r->fp);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > SIZE_MAX || ftell(r->fp) != 0)
+		return;
+	size_t len = (size_t)st.st_size;
+	void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED)
+		return;
+	int slot = guard_add(m, len);
+	if (slot < 0) {
+		munmap(m, len);
+		return;
+	}
+	/* Read-ahead in large steps when the file is not cached yet. (Filling
+	 * the page tables ahead with MADV_POPULATE_READ was measured: slower
+	 * than the kernel's fault-around, which maps 16 pages per fault.) */
+	(void)madvise(m, len, MADV_SEQUENTIAL);
+	r->map = m;
+	r->map_len = len;
+	r->guard = slot;
 }
 
 /* ---- blocks ---- */
@@ -283,10 +437,13 @@ static enum pcapng_status packet(struct pcapng *r, uint32_t type, struct rd *b, 
  * pkt->data NULL. */
 static enum pcapng_status next_block(struct pcapng *r, struct pcapng_packet *pkt)
 {
-	uint8_t hdr[12];
+	uint8_t hdrbuf[12];
+	const uint8_t *hdr, *magic, *body;
 	r->block_off = r->off;
 	pkt->data = NULL;
-	enum pcapng_status st = read_exact(r, hdr, 8, 0, true);
+	if (shrank(r))
+		return PCAPNG_ERROR;
+	enum pcapng_status st = take(r, 8, 0, true, hdrbuf, &hdr);
 	if (st != PCAPNG_PACKET)
 		return st;
 	uint32_t type = get32(hdr, r->be);
@@ -294,11 +451,11 @@ static enum pcapng_status next_block(struct pcapng *r, struct pcapng_packet *pkt
 	size_t have = 0;
 	if (shb) {
 		/* The byte-order magic says how to read the length before it. */
-		if ((st = read_exact(r, hdr + 8, 4, 0, false)) != PCAPNG_PACKET)
+		if ((st = take(r, 4, 0, false, hdrbuf + 8, &magic)) != PCAPNG_PACKET)
 			return st;
-		if (get32(hdr + 8, false) == BO_MAGIC)
+		if (get32(magic, false) == BO_MAGIC)
 			r->be = false;
-		else if (get32(hdr + 8, true) == BO_MAGIC)
+		else if (get32(magic, true) == BO_MAGIC)
 			r->be = true;
 		else
 			return fail(r, "section header block at offset %llu has no byte-order magic",
@@ -315,20 +472,31 @@ static enum pcapng_status next_block(struct pcapng *r, struct pcapng_packet *pkt
 			    (unsigned long long)r->block_off, (unsigned long)total, (unsigned)(12 + have),
 			    PCAPNG_MAX_BLOCK);
 	size_t rest = total - 8; /* body and trailer */
-	if (rest > r->bufcap) {
-		uint8_t *nb = realloc(r->buf, rest);
-		if (!nb)
-			return fail(r, "out of memory for a block of %lu bytes", (unsigned long)total);
-		r->buf = nb;
-		r->bufcap = rest;
+	if (r->map) {
+		/* The magic already taken is the body's start, just before the rest. */
+		if ((st = take(r, rest - have, have, false, NULL, &body)) != PCAPNG_PACKET)
+			return st;
+		body -= have;
+	} else {
+		if (rest > r->bufcap) {
+			uint8_t *nb = realloc(r->buf, rest);
+			if (!nb)
+				return fail(r, "out of memory for a block of %lu bytes", (unsigned long)total);
+			r->buf = nb;
+			r->bufcap = rest;
+		}
+		memcpy(r->buf, hdrbuf + 8, have);
+		if ((st = take(r, rest - have, have, false, r->buf + have, &body)) != PCAPNG_PACKET)
+			return st;
+		body = r->buf;
 	}
-	memcpy(r->buf, hdr + 8, have);
-	if ((st = read_exact(r, r->buf + have, rest - have, have, false)) != PCAPNG_PACKET)
-		return st;
-	if (get32(r->buf + rest - 4, r->be) != total)
+	uint32_t trailer = get32(body + rest - 4, r->be);
+	if (shrank(r))
+		return PCAPNG_ERROR;
+	if (trailer != total)
 		return fail(r, "block at offset %llu: its trailing length differs from its leading one",
 			    (unsigned long long)r->block_off);
-	struct rd b = {.p = r->buf, .n = rest - 4, .pos = 0, .be = r->be};
+	struct rd b = {.p = body, .n = rest - 4, .pos = 0, .be = r->be};
 	switch (type) {
 	case PCAPNG_SHB_TYPE:
 		st = section_header(r, &b);
@@ -357,6 +525,7 @@ struct pcapng *pcapng_open(FILE *fp, char *err, size_t errlen, bool *not_pcapng)
 	}
 	r->fp = fp;
 	r->first_linktype = -1;
+	map_file(r);
 	/* The file starts with a section header, and its first interface
 	 * comes before its first packet. */
 	for (;;) {
@@ -418,6 +587,10 @@ void pcapng_close(struct pcapng *r)
 {
 	if (!r)
 		return;
+	if (r->map) {
+		guard_remove(r->guard);
+		munmap((void *)r->map, r->map_len);
+	}
 	free(r->ifs);
 	free(r->buf);
 	free(r);

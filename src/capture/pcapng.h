@@ -16,7 +16,19 @@
  * type, snapshot length, if_tsresol, if_tsoffset), Enhanced Packet, Simple
  * Packet and the obsolete Packet block. Every other block is skipped.
  * Every length is checked against the block it is in, and blocks are at
- * most PCAPNG_MAX_BLOCK bytes. */
+ * most PCAPNG_MAX_BLOCK bytes.
+ *
+ * A regular file is mapped into memory (MAP_PRIVATE, read sequentially) and
+ * packets point into the mapping: nothing is copied. The mapping covers the
+ * size the file had when it was opened, and that is what is read: bytes
+ * appended later are not seen (read a growing capture through a pipe, e.g.
+ * `tail -c +1 -f f.pcapng | kafkatap decode -`); bytes rewritten in place
+ * are seen as they are when reached, as with read(). A file that shrinks while
+ * it is read ends the read with an error ("shrank"; pcapng_truncated() is
+ * true) instead of killing the process with SIGBUS: while a mapping is
+ * open, a SIGBUS handler is installed (pcapng.c says how). Pipes, standard
+ * input that is not a regular file and files that cannot be mapped are read
+ * with fread, one block at a time. */
 #ifndef KT_PCAPNG_H
 #define KT_PCAPNG_H
 
@@ -32,7 +44,8 @@
 struct pcapng_packet {
 	int64_t ts_us;
 	uint32_t caplen, len;
-	const uint8_t *data;   /* valid until the next pcapng_next */
+	const uint8_t *data;   /* valid until the next pcapng_next (a mapped file:
+				* until pcapng_close, but callers must not rely on it) */
 	int linktype;          /* of the packet's interface */
 	uint32_t iface;        /* its index in its section */
 };

@@ -49,7 +49,8 @@ static bool grow(struct corr *c)
 	return true;
 }
 
-struct corr_entry *corr_push(struct corr *c, const uint8_t *p, uint32_t len)
+/* The next free slot, cleared but for its buffer; NULL when full. */
+static struct corr_entry *next_slot(struct corr *c)
 {
 	if (c->count >= c->max_entries)
 		return NULL;
@@ -61,6 +62,14 @@ struct corr_entry *corr_push(struct corr *c, const uint8_t *p, uint32_t len)
 	memset(e, 0, sizeof *e);
 	e->bytes = keep;
 	e->cap = keep_cap;
+	return e;
+}
+
+struct corr_entry *corr_push(struct corr *c, const uint8_t *p, uint32_t len)
+{
+	struct corr_entry *e = next_slot(c);
+	if (!e)
+		return NULL;
 	if (p) {
 		if (len > e->cap || !e->bytes) {
 			uint8_t *nb = realloc(e->bytes, len ? len : 1);
@@ -74,6 +83,24 @@ struct corr_entry *corr_push(struct corr *c, const uint8_t *p, uint32_t len)
 		e->has_bytes = true;
 		c->bytes += len;
 	}
+	c->count++;
+	return e;
+}
+
+struct corr_entry *corr_push_own(struct corr *c, uint8_t **buf, uint32_t *cap, uint32_t len)
+{
+	struct corr_entry *e = next_slot(c);
+	if (!e)
+		return NULL;
+	uint8_t *old = e->bytes;
+	uint32_t old_cap = e->bytes ? e->cap : 0;
+	e->bytes = *buf;
+	e->cap = *buf ? *cap : 0;
+	*buf = old;
+	*cap = old_cap;
+	e->len = len;
+	e->has_bytes = true;
+	c->bytes += len;
 	c->count++;
 	return e;
 }

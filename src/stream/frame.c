@@ -264,6 +264,15 @@ static size_t run(struct framer *f, const uint8_t *p, size_t n, int64_t ts)
 			break;
 		case FRAME_BODY: {
 			uint32_t need = f->size - f->body_len;
+			if (f->body_len == 0 && left >= need) {
+				/* Only the size prefix came before: the frame itself is
+				 * whole in this chunk and goes on in place. */
+				emit(f, p + pos, need, ts);
+				pos += need;
+				release_body(f);
+				set_state(f, FRAME_SIZE);
+				break;
+			}
 			size_t take = left < need ? left : need;
 			if (!reserve_body(f, f->body_len + (uint32_t)take)) {
 				/* Out of memory: pass over this frame like an oversized one. */
@@ -529,6 +538,21 @@ void frame_close(struct framer *f, int64_t ts)
 	}
 	f->head_len = 0;
 	set_state(f, FRAME_SIZE);
+}
+
+bool frame_gathered(const struct framer *f, const uint8_t *p)
+{
+	return f->state == FRAME_BODY && f->body && p == f->body;
+}
+
+void frame_swap_body(struct framer *f, uint8_t **buf, uint32_t *cap)
+{
+	uint8_t *b = f->body;
+	uint32_t c = f->body_cap;
+	f->body = *buf;
+	f->body_cap = *buf ? *cap : 0;
+	*buf = b;
+	*cap = c;
 }
 
 static uint16_t be16(const uint8_t *p)

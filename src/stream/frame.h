@@ -6,9 +6,11 @@
  *   |         size (int32, big-endian)  |  size bytes: header + body |
  *   +--------+--------+--------+--------+---------------------------+
  *
- * A frame that arrives whole in one fed chunk is handed on in place (no
- * copy); one that spans chunks is gathered into a per-direction buffer of at
- * most max_frame bytes. Memory policy, per direction:
+ * A frame that arrives whole in one fed chunk (its size prefix may have come
+ * at the end of the one before) is handed on in place (no copy); one that
+ * spans chunks is gathered into a per-direction buffer of at most max_frame
+ * bytes, which the owner may take over (frame_swap_body). Memory policy,
+ * per direction:
  *   - one partial frame of at most max_frame bytes;
  *   - a frame declaring more than max_frame is not buffered: its first
  *     FRAME_HEAD_MAX bytes are kept so its header can still be read, the rest
@@ -112,6 +114,14 @@ void frame_gap(struct framer *f, uint64_t n, int64_t ts_us);
 void frame_hunt(struct framer *f);
 /* No more bytes: a frame in progress is reported lost, a hunt ends. */
 void frame_close(struct framer *f, int64_t ts_us);
+/* For the frame callback: is p (the frame being delivered) the framer's own
+ * gathering buffer, i.e. a frame that spanned chunks? */
+bool frame_gathered(const struct framer *f, const uint8_t *p);
+/* Exchange the gathering buffer with *buf (capacity *cap; may be NULL and 0).
+ * Called from the frame callback of a gathered frame, it lets the owner keep
+ * that frame without copying it; the framer gathers the next frame into the
+ * buffer it got back (it grows it as needed). */
+void frame_swap_body(struct framer *f, uint8_t **buf, uint32_t *cap);
 
 /* Could a Kafka request frame start at p (size prefix first)? Checks the
  * size against max_frame (0: no limit), that the api key and version are

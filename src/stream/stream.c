@@ -210,6 +210,21 @@ static void make_room(struct stream *s, uint32_t len, int64_t ts)
 	}
 }
 
+/* Into the request table: a frame the framer gathered (it spanned chunks)
+ * changes hands without a copy; one handed on in place is copied. */
+static struct corr_entry *push_request(struct stream *s, const uint8_t *p, uint32_t n)
+{
+	struct framer *fr = &s->fr[STREAM_TO_BROKER];
+	if (!p || !frame_gathered(fr, p))
+		return corr_push(&s->corr, p, n);
+	uint8_t *buf = NULL;
+	uint32_t cap = 0;
+	frame_swap_body(fr, &buf, &cap);          /* buf: the frame */
+	struct corr_entry *e = corr_push_own(&s->corr, &buf, &cap, n);
+	frame_swap_body(fr, &buf, &cap);          /* the framer: the slot's old buffer, or the frame back */
+	return e;
+}
+
 /* Keep a request until its response comes. p NULL: the frame itself was lost. */
 static void keep_request(struct stream *s, int16_t api, int16_t ver, int32_t corr,
 			 const uint8_t *p, uint32_t n, int64_t ts, uint32_t flags, bool no_id)
@@ -217,7 +232,7 @@ static void keep_request(struct stream *s, int16_t api, int16_t ver, int32_t cor
 	if (!no_id && corr_find(&s->corr, corr) >= 0)
 		flags |= EXCHANGE_CORR_REUSED;
 	make_room(s, p ? n : 0, ts);
-	struct corr_entry *e = corr_push(&s->corr, p, n);
+	struct corr_entry *e = push_request(s, p, n);
 	if (!e) {
 		/* Out of memory: report it now rather than lose it. */
 		struct corr_entry tmp = {.api_key = api, .api_version = ver, .correlation_id = corr,

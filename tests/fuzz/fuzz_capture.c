@@ -9,7 +9,9 @@
  *   - a pcapng file (it starts with the section header's block type
  *     0A 0D 0D 0A): read by the pcapng reader (src/capture/pcapng.c), each
  *     packet with its own interface's link type, as `kafkatap decode` reads
- *     pcapng files. */
+ *     pcapng files. The file is read twice, through stdio (a memory stream)
+ *     and mapped (a memfd, which the reader maps like a regular file): both
+ *     must give the same packets and end the same way. */
 #include "config.h"
 
 #include <pcap/pcap.h>
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "capture/capture.h"
 #include "capture/pcapng.h"
@@ -27,6 +31,59 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct report_decoded decoded;
 static struct buf out;
+
+/* The same bytes in a memfd: a regular file, so pcapng.c maps it. */
+static FILE *mapped_file(const uint8_t *data, size_t size)
+{
+	int fd = memfd_create("fuzz_capture", 0);
+	if (fd < 0)
+		return NULL;
+	FILE *fp = fdopen(fd, "w+b");
+	if (!fp) {
+		close(fd);
+		return NULL;
+	}
+	if (fwrite(data, 1, size, fp) != size || fflush(fp) != 0 || fseek(fp, 0, SEEK_SET) != 0) {
+		fclose(fp);
+		return NULL;
+	}
+	return fp;
+}
+
+/* Packets, their bytes hashed, and how the read ended. */
+struct ng_result {
+	uint64_t packets, hash;
+	int status;
+	bool truncated;
+	char err[256];
+};
+
+static void read_ng(FILE *fp, struct capture *c, struct ng_result *res)
+{
+	memset(res, 0, sizeof *res);
+	res->hash = 1469598103934665603ull;
+	struct pcapng *r = fp ? pcapng_open(fp, res->err, sizeof res->err, NULL) : NULL;
+	struct pcapng_packet np;
+	res->status = PCAPNG_ERROR;
+	while (r && (res->status = pcapng_next(r, &np)) == PCAPNG_PACKET) {
+		res->packets++;
+		for (uint32_t i = 0; i < np.caplen; i++)
+			res->hash = (res->hash ^ np.data[i]) * 1099511628211ull;
+		res->hash ^= (uint64_t)np.ts_us ^ (uint64_t)np.len << 32 ^ (uint64_t)np.linktype;
+		if (c) {
+			struct pcapin_packet pkt = {.ts_us = np.ts_us, .caplen = np.caplen, .len = np.len,
+						    .data = np.data, .own_dlt = true, .dlt = np.linktype};
+			capture_packet(c, DLT_EN10MB, &pkt);
+		}
+	}
+	if (r) {
+		snprintf(res->err, sizeof res->err, "%s", pcapng_error(r));
+		res->truncated = pcapng_truncated(r);
+	}
+	pcapng_close(r);
+	if (fp)
+		fclose(fp);
+}
 
 static void on_exchange(void *ctx, const struct exchange *x)
 {
@@ -64,18 +121,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!c)
 		return 0;
 	if (ng) {
-		FILE *fp = fmemopen((void *)data, size, "rb");
-		char err[256];
-		struct pcapng *r = fp ? pcapng_open(fp, err, sizeof err, NULL) : NULL;
-		struct pcapng_packet np;
-		while (r && pcapng_next(r, &np) == PCAPNG_PACKET) {
-			struct pcapin_packet pkt = {.ts_us = np.ts_us, .caplen = np.caplen, .len = np.len,
-						    .data = np.data, .own_dlt = true, .dlt = np.linktype};
-			capture_packet(c, DLT_EN10MB, &pkt);
+		static struct ng_result a, b;
+		read_ng(fmemopen((void *)data, size, "rb"), c, &a);
+		FILE *mf = mapped_file(data, size);
+		if (mf) {
+			read_ng(mf, NULL, &b);
+			if (a.packets != b.packets || a.hash != b.hash || a.status != b.status ||
+			    a.truncated != b.truncated || strcmp(a.err, b.err) != 0) {
+				fprintf(stderr, "stdio and mapped reads differ: %llu/%llu packets, status %d/%d, '%s' / '%s'\n",
+					(unsigned long long)a.packets, (unsigned long long)b.packets, a.status,
+					b.status, a.err, b.err);
+				abort();
+			}
 		}
-		pcapng_close(r);
-		if (fp)
-			fclose(fp);
 		capture_finish(c);
 		capture_free(c);
 		return 0;

@@ -2,12 +2,16 @@
  * both byte orders, interfaces of different link types and time
  * resolutions (decimal, binary, if_tsoffset), Enhanced / Simple / obsolete
  * Packet blocks, unknown blocks skipped, and every damaged length refused
- * with a message rather than read past. */
+ * with a message rather than read past. Every damaged file is read twice,
+ * through stdio (a memory stream) and mapped (a real file), and both must
+ * end the same way; a mapped file that shrinks under the reader ends it
+ * with an error, not SIGBUS. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "capture/pcapng.h"
 #include "unit.h"
@@ -185,11 +189,31 @@ static void test_good(void)
 	fclose(fp);
 }
 
-/* Read to the end; the status that ended it. */
-static enum pcapng_status read_all(struct out *o, char *err, size_t errlen, bool *truncated)
+/* A real file holding o's bytes (it is mapped when read), or NULL. */
+static FILE *open_file(const void *b, size_t n)
 {
-	FILE *fp = open_mem(o);
+	char path[] = "/tmp/test_pcapng.XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	FILE *fp = fdopen(fd, "w+b");
+	if (!fp) {
+		close(fd);
+		return NULL;
+	}
+	if ((n && fwrite(b, 1, n, fp) != n) || fflush(fp) != 0 || fseek(fp, 0, SEEK_SET) != 0) {
+		fclose(fp);
+		return NULL;
+	}
+	return fp;
+}
+
+/* Read fp to the end; the status that ended it. */
+static enum pcapng_status read_fp(FILE *fp, char *err, size_t errlen, bool *truncated, uint64_t *packets)
+{
 	bool notng;
+	*packets = 0;
 	struct pcapng *r = pcapng_open(fp, err, errlen, &notng);
 	if (!r) {
 		fclose(fp);
@@ -199,11 +223,30 @@ static enum pcapng_status read_all(struct out *o, char *err, size_t errlen, bool
 	struct pcapng_packet p;
 	enum pcapng_status st;
 	while ((st = pcapng_next(r, &p)) == PCAPNG_PACKET)
-		;
+		++*packets;
 	snprintf(err, errlen, "%s", pcapng_error(r));
 	*truncated = pcapng_truncated(r);
 	pcapng_close(r);
 	fclose(fp);
+	return st;
+}
+
+/* Read o to the end, from memory and from a file: both ways must agree. */
+static enum pcapng_status read_all(struct out *o, char *err, size_t errlen, bool *truncated)
+{
+	char ferr[256];
+	bool ftr;
+	uint64_t n, fn;
+	enum pcapng_status st = read_fp(open_mem(o), err, errlen, truncated, &n);
+	FILE *fp = open_file(o->b, o->n);
+	CHECK(fp != NULL);
+	if (!fp)
+		return st;
+	enum pcapng_status fst = read_fp(fp, ferr, sizeof ferr, &ftr, &fn);
+	CHECK_EQ_INT(fst, st);
+	CHECK_EQ_INT(fn, n);
+	CHECK(ftr == *truncated);
+	CHECK_EQ_STR(ferr, err);
 	return st;
 }
 
@@ -336,8 +379,57 @@ static void test_far_timestamps(void)
 	fclose(fp);
 }
 
+/* A mapped file cut short while it is read: the packets before the cut
+ * come out, then an error; the process is not killed by SIGBUS. */
+static void test_shrinks(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t page = ps > 0 ? (size_t)ps : 4096;
+	struct out hdr;
+	base(&hdr);
+	char data[1001];
+	memset(data, 'k', 1000);
+	data[1000] = 0;
+	struct out pkt = {.be = false};
+	epb(&pkt, 0, 1, data, 1000);
+	size_t total = hdr.n + 16 * pkt.n;
+	uint8_t *b = malloc(total);
+	CHECK(b != NULL);
+	if (!b)
+		return;
+	memcpy(b, hdr.b, hdr.n);
+	for (size_t i = 0; i < 16; i++)
+		memcpy(b + hdr.n + i * pkt.n, pkt.b, pkt.n);
+	FILE *fp = open_file(b, total);
+	CHECK(fp != NULL);
+	if (!fp) {
+		free(b);
+		return;
+	}
+	char err[256];
+	struct pcapng *r = pcapng_open(fp, err, sizeof err, NULL);
+	CHECK(r != NULL);
+	if (r) {
+		struct pcapng_packet p;
+		CHECK_EQ_INT(pcapng_next(r, &p), PCAPNG_PACKET);
+		CHECK(ftruncate(fileno(fp), (off_t)page) == 0);
+		uint64_t n = 1;
+		enum pcapng_status st;
+		while ((st = pcapng_next(r, &p)) == PCAPNG_PACKET)
+			n++;
+		CHECK_EQ_INT(st, PCAPNG_ERROR);
+		CHECK(pcapng_truncated(r));
+		CHECK(strstr(pcapng_error(r), "shrank") != NULL);
+		CHECK(n < 16);
+		pcapng_close(r);
+	}
+	fclose(fp);
+	free(b);
+}
+
 int main(void)
 {
+	test_shrinks();
 	test_good();
 	test_far_timestamps();
 	test_damaged();

@@ -82,6 +82,7 @@ struct seen {
 	uint32_t req_len, resp_len;
 	bool has_req, has_resp;
 	uint8_t req0, resp_last;
+	uint32_t req_hash, resp_hash; /* FNV-1a of the bytes */
 	uint64_t seq;
 };
 
@@ -90,6 +91,14 @@ struct collect {
 	unsigned n;
 	unsigned notices;
 };
+
+static uint32_t fnv(const uint8_t *p, uint32_t n)
+{
+	uint32_t h = 2166136261u;
+	for (uint32_t i = 0; p && i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
 
 static void on_exchange(void *ctx, const struct exchange *x)
 {
@@ -107,6 +116,8 @@ static void on_exchange(void *ctx, const struct exchange *x)
 	s->resp_len = x->response_len;
 	s->req0 = x->request && x->request_len ? x->request[x->request_len - 1] : 0;
 	s->resp_last = x->response && x->response_len ? x->response[x->response_len - 1] : 0;
+	s->req_hash = fnv(x->request, x->request_len);
+	s->resp_hash = fnv(x->response, x->response_len);
 	s->seq = x->seq;
 }
 
@@ -139,7 +150,7 @@ static bool same(const struct collect *a, const struct collect *b)
 		if (x->api != y->api || x->ver != y->ver || x->corr != y->corr || x->flags != y->flags ||
 		    x->req_len != y->req_len || x->resp_len != y->resp_len || x->has_req != y->has_req ||
 		    x->has_resp != y->has_resp || x->req0 != y->req0 || x->resp_last != y->resp_last ||
-		    x->seq != y->seq)
+		    x->req_hash != y->req_hash || x->resp_hash != y->resp_hash || x->seq != y->seq)
 			return false;
 	}
 	return true;
@@ -557,6 +568,48 @@ static void test_bounded_inflight(void)
 	stream_free(s);
 }
 
+/* Requests that span chunks are kept without a copy (the framer's buffer
+ * changes hands with a request slot): many in flight at once, of different
+ * sizes, each must still hold its own bytes when its response comes, fed in
+ * small pieces and whole, interleaved with requests handed on in place. */
+static void test_gathered_requests(void)
+{
+	static struct bytes reqs, resps;
+	static struct collect c;
+	reqs.n = resps.n = 0;
+	uint32_t want[24];
+	for (int i = 0; i < 24; i++) {
+		uint8_t body[300];
+		size_t len = (size_t)(i * 11 % 300);
+		for (size_t k = 0; k < len; k++)
+			body[k] = (uint8_t)(i * 31 + k * 7);
+		size_t at = reqs.n + 4;
+		request(&reqs, 3, 1, 500 + i, "g", body, len);
+		want[i] = fnv(reqs.p + at, (uint32_t)(reqs.n - at));
+		response(&resps, 500 + i, body, len / 2);
+	}
+	for (size_t piece = 1; piece <= 64; piece = piece * 2 + 1) {
+		struct stream *s = open_stream(&c, false, 0, 0);
+		for (size_t at = 0; at < reqs.n; at += piece) {
+			/* Every third piece is a large one: some frames whole in it. */
+			size_t n = (at / piece) % 3 == 2 ? piece * 40 : piece;
+			if (n > reqs.n - at)
+				n = reqs.n - at;
+			stream_feed(s, STREAM_TO_BROKER, reqs.p + at, n, 1);
+			at += n - piece;
+		}
+		stream_feed(s, STREAM_TO_CLIENT, resps.p, resps.n, 2);
+		stream_close(s, 3);
+		stream_free(s);
+		CHECK_EQ_INT(c.n, 24);
+		for (unsigned i = 0; i < c.n && i < 24; i++) {
+			CHECK_EQ_INT(c.x[i].corr, 500 + (int)i);
+			CHECK_EQ_INT(c.x[i].flags, 0);
+			CHECK_EQ_INT(c.x[i].req_hash, want[i]);
+		}
+	}
+}
+
 /* Hostile input never crashes: random bytes into both directions, in
  * random pieces, with gaps. */
 static void test_noise(void)
@@ -603,6 +656,7 @@ int main(void)
 	test_sasl_v0();
 	test_acks0_answered();
 	test_bounded_inflight();
+	test_gathered_requests();
 	test_noise();
 	return unit_done("test_stream");
 }
