@@ -7,7 +7,9 @@
 #   env: KT_BENCH_N100 (messages at 100 B, default 2000000),
 #        KT_BENCH_N1K (messages at 1 KB, default 200000),
 #        KT_BENCH_REPS (runs per cell, the median is shown; default 3),
-#        KT_BENCH_RTT (round trips for the latency test, default 20000)
+#        KT_BENCH_RTT (round trips for the latency test, default 20000),
+#        KT_BENCH_PATHS (paths to measure, default all; direct is always
+#        measured first), KT_BENCH_SIZES (default "100 1024")
 #
 # Set-up, one single-broker mock cluster (tests/launcher/kt-mockbroker) per
 # run, a librdkafka producer then consumer (tests/bench/kt-load.c):
@@ -179,8 +181,12 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 }
 
 paths=(direct haproxy kafkatap kafkatap+record kafkatap+record-lean)
+if [[ -n ${KT_BENCH_PATHS:-} ]]; then
+	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
+fi
+sizes=(${KT_BENCH_SIZES:-100 1024})
 declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s
-for size in 100 1024; do
+for size in "${sizes[@]}"; do
 	n=$N100
 	[[ $size == 1024 ]] && n=$N1K
 	for path in "${paths[@]}"; do
@@ -237,7 +243,7 @@ echo "($N100 messages at 100 B, $N1K at 1 KB)."
 echo
 echo "| path | record | produce msgs/s | produce MB/s | vs direct | consume msgs/s | consume MB/s | vs direct |"
 echo "|---|---|---|---|---|---|---|---|"
-for size in 100 1024; do
+for size in "${sizes[@]}"; do
 	for path in "${paths[@]}"; do
 		printf '| %s | %s B | %.0f | %.1f | %s | %.0f | %.1f | %s |\n' "$path" "$size" \
 			"${prod_rate[$path,$size]}" "${prod_mb[$path,$size]}" \
@@ -254,8 +260,9 @@ echo "full (kafkatap_recordings_dropped_total), over all runs."
 echo
 echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped |"
 echo "|---|---|---|---|---|---|"
-for size in 100 1024; do
-	for path in haproxy kafkatap kafkatap+record kafkatap+record-lean; do
+for size in "${sizes[@]}"; do
+	for path in "${paths[@]}"; do
+		[[ $path == direct ]] && continue
 		printf '| %s | %s B | %s | %s | %s | %s |\n' "$path" "$size" "${cpu_run[$path,$size]}" \
 			"${cpu_life[$path,$size]}" "${flush_s[$path,$size]}" "${dropped[$path,$size]:-0}"
 	done
