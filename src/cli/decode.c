@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/filteropt.h"
 #include "cli/storeopt.h"
 #include "store/store.h"
 
@@ -48,11 +49,7 @@ const char decode_usage[] =
 	"recording (with -w; docs/store.md):\n"
 	STOREOPT_USAGE("block (default) or drop")
 	"filters (all must hold; they choose what is printed, not what -w records):\n"
-	"      --api NAME|KEY     only this API (repeatable)\n"
-	"      --topic NAME       only exchanges naming this topic\n"
-	"      --client-id ID     only requests with this client id\n"
-	"      --errors           only exchanges with an error code or a malformed message\n"
-	"      --slower-than MS   only exchanges whose response took longer than MS milliseconds\n"
+	FILTEROPT_USAGE
 	"  -h, --help             show this help\n";
 
 enum {
@@ -61,11 +58,6 @@ enum {
 	OPT_BYTES,
 	OPT_MAX_BYTES,
 	OPT_MAX_FRAME,
-	OPT_API,
-	OPT_TOPIC,
-	OPT_CLIENT_ID,
-	OPT_ERRORS,
-	OPT_SLOWER,
 	OPT_NO_RECORDS,
 };
 
@@ -94,11 +86,7 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 		{"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
 		{"max-frame", required_argument, NULL, OPT_MAX_FRAME},
 		{"no-records", no_argument, NULL, OPT_NO_RECORDS},
-		{"api", required_argument, NULL, OPT_API},
-		{"topic", required_argument, NULL, OPT_TOPIC},
-		{"client-id", required_argument, NULL, OPT_CLIENT_ID},
-		{"errors", no_argument, NULL, OPT_ERRORS},
-		{"slower-than", required_argument, NULL, OPT_SLOWER},
+		FILTEROPT_LONGOPTS,
 		{"write", required_argument, NULL, 'w'},
 		STOREOPT_LONGOPTS,
 		{"quiet", no_argument, NULL, 'q'},
@@ -121,10 +109,12 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, live ? ":p:f:Vw:qi:h" : ":p:f:Vw:qh", longopts, NULL)) != -1) {
-		int src = storeopt_parse(cmd, ch, optarg, &a->sopts);
-		if (src > 0)
-			return src;
-		if (src == 0)
+		int rc = storeopt_parse(cmd, ch, optarg, &a->sopts);
+		if (rc < 0)
+			rc = filteropt_parse(cmd, ch, optarg, &a->filter);
+		if (rc > 0)
+			return rc;
+		if (rc == 0)
 			continue;
 		switch (ch) {
 		case 'p':
@@ -163,23 +153,6 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 			break;
 		case OPT_NO_RECORDS:
 			a->ropts.no_records = true;
-			break;
-		case OPT_API:
-			if (!report_filter_add_api(&a->filter, optarg))
-				return cli_usage_error(cmd, "unknown API '%s' (see 'kafkatap apis')", optarg);
-			break;
-		case OPT_TOPIC:
-			a->filter.topic = optarg;
-			break;
-		case OPT_CLIENT_ID:
-			a->filter.client_id = optarg;
-			break;
-		case OPT_ERRORS:
-			a->filter.errors = true;
-			break;
-		case OPT_SLOWER:
-			if (!report_filter_set_slower(&a->filter, optarg))
-				return cli_usage_error(cmd, "bad --slower-than '%s' (milliseconds)", optarg);
 			break;
 		case 'w':
 			a->write_path = optarg;

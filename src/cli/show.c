@@ -10,6 +10,7 @@
  * --errors rule are the report module's (report_match), as in decode. */
 #include "config.h"
 #include "cli/cli.h"
+#include "cli/filteropt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -42,11 +43,7 @@ const char show_usage[] =
 	"                         TIME: ISO 8601 UTC (2024-05-01T10:00:00Z, 2024-05-01) or Unix seconds\n"
 	"      --limit N          stop after N exchanges\n"
 	"filters (all must hold):\n"
-	"      --api NAME|KEY     only this API (repeatable)\n"
-	"      --topic NAME       only exchanges naming this topic\n"
-	"      --client-id ID     only requests with this client id\n"
-	"      --errors           only exchanges with an error code or a malformed message\n"
-	"      --slower-than MS   only exchanges whose response took longer than MS milliseconds\n"
+	FILTEROPT_USAGE
 	"  -h, --help             show this help\n";
 
 enum {
@@ -59,11 +56,6 @@ enum {
 	OPT_SINCE,
 	OPT_UNTIL,
 	OPT_LIMIT,
-	OPT_API,
-	OPT_TOPIC,
-	OPT_CLIENT_ID,
-	OPT_ERRORS,
-	OPT_SLOWER,
 };
 
 static bool parse_i64(const char *s, int64_t *out)
@@ -100,11 +92,7 @@ static int parse_args(struct show_args *a, int argc, char **argv)
 		{"since", required_argument, NULL, OPT_SINCE},
 		{"until", required_argument, NULL, OPT_UNTIL},
 		{"limit", required_argument, NULL, OPT_LIMIT},
-		{"api", required_argument, NULL, OPT_API},
-		{"topic", required_argument, NULL, OPT_TOPIC},
-		{"client-id", required_argument, NULL, OPT_CLIENT_ID},
-		{"errors", no_argument, NULL, OPT_ERRORS},
-		{"slower-than", required_argument, NULL, OPT_SLOWER},
+		FILTEROPT_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -118,6 +106,11 @@ static int parse_args(struct show_args *a, int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":Vh", longopts, NULL)) != -1) {
+		int frc = filteropt_parse("show", ch, optarg, &a->filter);
+		if (frc > 0)
+			return frc;
+		if (frc == 0)
+			continue;
 		switch (ch) {
 		case 'V':
 			verbose = true;
@@ -156,23 +149,6 @@ static int parse_args(struct show_args *a, int argc, char **argv)
 		case OPT_LIMIT:
 			if (!parse_i64(optarg, &a->limit))
 				return cli_usage_error("show", "bad --limit '%s'", optarg);
-			break;
-		case OPT_API:
-			if (!report_filter_add_api(&a->filter, optarg))
-				return cli_usage_error("show", "unknown API '%s' (see 'kafkatap apis')", optarg);
-			break;
-		case OPT_TOPIC:
-			a->filter.topic = optarg;
-			break;
-		case OPT_CLIENT_ID:
-			a->filter.client_id = optarg;
-			break;
-		case OPT_ERRORS:
-			a->filter.errors = true;
-			break;
-		case OPT_SLOWER:
-			if (!report_filter_set_slower(&a->filter, optarg))
-				return cli_usage_error("show", "bad --slower-than '%s' (milliseconds)", optarg);
 			break;
 		case 'h':
 			fputs(show_usage, stdout);
