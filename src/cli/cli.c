@@ -3,6 +3,7 @@
 #include "config.h"
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -62,6 +63,28 @@ int cli_command_usage(const char *cmd, FILE *f)
 	else
 		fprintf(f, "kafkatap %s: %s (not built yet)\n", c->name, c->summary);
 	return 1;
+}
+
+bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_parse_i64(const char *s, int64_t *out)
+{
+	uint64_t v;
+	if (!cli_parse_u64(s, INT64_MAX, &v))
+		return false;
+	*out = (int64_t)v;
+	return true;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -6,6 +6,8 @@
 #ifndef KT_CLI_H
 #define KT_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* X(name, main function, usage text, one-line summary) */
@@ -47,6 +49,10 @@ void cli_usage(FILE *f);
 /* For a command's own option errors: print "kafkatap CMD: MSG" and the
  * command's usage to stderr; returns 2 (the exit status for usage errors). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A decimal option value in [0, max] (no sign); false when it is not. */
+bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* The same for a non-negative id or count kept as int64_t. */
+bool cli_parse_i64(const char *s, int64_t *out);
 /* Print a command's usage text to `f`; false when the command is unknown. */
 int cli_command_usage(const char *cmd, FILE *f);
 

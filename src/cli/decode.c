@@ -61,19 +61,6 @@ enum {
 	OPT_NO_RECORDS,
 };
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s || *s == '-')
-		return false;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 {
 	static const struct option longopts[] = {
@@ -118,7 +105,7 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 			continue;
 		switch (ch) {
 		case 'p':
-			if (!parse_u64(optarg, 65535, &v) || v == 0)
+			if (!cli_parse_u64(optarg, 65535, &v) || v == 0)
 				return cli_usage_error(cmd, "bad port '%s'", optarg);
 			if (a->cap.nports >= CAPTURE_MAX_PORTS)
 				return cli_usage_error(cmd, "at most %d ports", CAPTURE_MAX_PORTS);
@@ -141,12 +128,12 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 				return cli_usage_error(cmd, "--bytes takes auto, hex or base64, not '%s'", optarg);
 			break;
 		case OPT_MAX_BYTES:
-			if (!parse_u64(optarg, SIZE_MAX / 4, &v))
+			if (!cli_parse_u64(optarg, SIZE_MAX / 4, &v))
 				return cli_usage_error(cmd, "bad --max-bytes '%s'", optarg);
 			a->ropts.view.max_bytes = (size_t)v;
 			break;
 		case OPT_MAX_FRAME:
-			if (!parse_u64(optarg, INT32_MAX, &v) || v < 64)
+			if (!cli_parse_u64(optarg, INT32_MAX, &v) || v < 64)
 				return cli_usage_error(cmd, "--max-frame takes 64 to %d bytes, not '%s'", INT32_MAX,
 						       optarg);
 			a->cap.stream.max_frame = (uint32_t)v;

@@ -63,21 +63,8 @@ enum {
 	OPT_LOG_LEVEL,
 };
 
-static bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* BYTES with an optional k/M/G suffix (powers of 1024). */
-static bool parse_size(const char *s, unsigned long long max, unsigned long long *out)
+static bool parse_size(const char *s, uint64_t max, uint64_t *out)
 {
 	char *end;
 	if (!*s || *s == '-')
@@ -160,7 +147,7 @@ int proxy_main(int argc, char **argv)
 	int verbose = 0;
 	bool json = false;
 	char err[256];
-	unsigned long long v;
+	uint64_t v;
 	int ch, rc;
 	static struct store_opts sopts;
 	store_opts_default(&sopts);
@@ -206,7 +193,7 @@ int proxy_main(int argc, char **argv)
 						       optarg);
 			memcpy(idbuf, optarg, (size_t)(eq - optarg));
 			idbuf[eq - optarg] = '\0';
-			if (!parse_uint(idbuf, INT32_MAX, &v))
+			if (!cli_parse_u64(idbuf, INT32_MAX, &v))
 				return cli_usage_error("proxy", "--broker-map '%s': '%s' is not a node id",
 						       optarg, idbuf);
 			if (cfg.n_maps == PROXY_MAX_BROKER_MAP)
@@ -215,7 +202,7 @@ int proxy_main(int argc, char **argv)
 			for (int i = 0; i < cfg.n_maps; i++)
 				if (cfg.maps[i].node_id == (int32_t)v)
 					return cli_usage_error("proxy", "--broker-map: node %llu given twice",
-							       v);
+							       (unsigned long long)v);
 			struct proxy_broker_map *m = &cfg.maps[cfg.n_maps];
 			m->node_id = (int32_t)v;
 			if (!netaddr_parse(eq + 1, "127.0.0.1", &m->listen, err, sizeof err))
@@ -224,7 +211,7 @@ int proxy_main(int argc, char **argv)
 			break;
 		}
 		case OPT_PORT_BASE:
-			if (!parse_uint(optarg, 65535, &v) || v == 0)
+			if (!cli_parse_u64(optarg, 65535, &v) || v == 0)
 				return cli_usage_error("proxy", "--port-base '%s': expected a port (1-65535)",
 						       optarg);
 			cfg.port_base = (int)v;
@@ -246,20 +233,20 @@ int proxy_main(int argc, char **argv)
 			cfg.max_frame = (uint32_t)v;
 			break;
 		case OPT_MAX_CONNECTIONS:
-			if (!parse_uint(optarg, 1000000, &v) || v == 0)
+			if (!cli_parse_u64(optarg, 1000000, &v) || v == 0)
 				return cli_usage_error("proxy",
 						       "--max-connections '%s': expected 1 to 1000000",
 						       optarg);
 			cfg.max_connections = (uint32_t)v;
 			break;
 		case OPT_IDLE_TIMEOUT:
-			if (!parse_uint(optarg, 86400 * 365, &v))
+			if (!cli_parse_u64(optarg, 86400 * 365, &v))
 				return cli_usage_error("proxy", "--idle-timeout '%s': expected seconds",
 						       optarg);
 			cfg.idle_timeout_s = (uint32_t)v;
 			break;
 		case OPT_GRACE:
-			if (!parse_uint(optarg, 86400, &v))
+			if (!cli_parse_u64(optarg, 86400, &v))
 				return cli_usage_error("proxy", "--grace '%s': expected seconds (0-86400)",
 						       optarg);
 			cfg.grace_s = (uint32_t)v;

@@ -58,19 +58,6 @@ enum {
 	OPT_LIMIT,
 };
 
-static bool parse_i64(const char *s, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s)
-		return false;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end || v < 0)
-		return false;
-	*out = v;
-	return true;
-}
-
 struct show_args {
 	enum report_format fmt;
 	struct report_opts ropts;
@@ -123,7 +110,7 @@ static int parse_args(struct show_args *a, int argc, char **argv)
 				return cli_usage_error("show", "--bytes takes auto, hex or base64, not '%s'", optarg);
 			break;
 		case OPT_MAX_BYTES:
-			if (!parse_i64(optarg, &v))
+			if (!cli_parse_i64(optarg, &v))
 				return cli_usage_error("show", "bad --max-bytes '%s'", optarg);
 			a->ropts.view.max_bytes = (size_t)v;
 			break;
@@ -131,11 +118,11 @@ static int parse_args(struct show_args *a, int argc, char **argv)
 			a->ropts.no_records = true;
 			break;
 		case OPT_SESSION:
-			if (!parse_i64(optarg, &a->session))
+			if (!cli_parse_i64(optarg, &a->session))
 				return cli_usage_error("show", "bad --session '%s' (a session id)", optarg);
 			break;
 		case OPT_CONNECTION:
-			if (!parse_i64(optarg, &a->connection))
+			if (!cli_parse_i64(optarg, &a->connection))
 				return cli_usage_error("show", "bad --connection '%s' (a connection id)", optarg);
 			break;
 		case OPT_SINCE:
@@ -147,7 +134,7 @@ static int parse_args(struct show_args *a, int argc, char **argv)
 				return cli_usage_error("show", "bad --until '%s' (ISO 8601 UTC or Unix seconds)", optarg);
 			break;
 		case OPT_LIMIT:
-			if (!parse_i64(optarg, &a->limit))
+			if (!cli_parse_i64(optarg, &a->limit))
 				return cli_usage_error("show", "bad --limit '%s'", optarg);
 			break;
 		case 'h':

@@ -494,19 +494,6 @@ static void rate(struct stats *s, int64_t span_us, int64_t bucket_s)
 	sqlite3_finalize(st);
 }
 
-static bool parse_id(const char *s, int64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s || *s == '-')
-		return false;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end)
-		return false;
-	*out = v;
-	return true;
-}
-
 int stats_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -532,7 +519,7 @@ int stats_main(int argc, char **argv)
 			s.json = true;
 			break;
 		case OPT_SESSION:
-			if (!parse_id(optarg, &session))
+			if (!cli_parse_i64(optarg, &session))
 				return cli_usage_error("stats", "bad --session '%s' (a session id)", optarg);
 			break;
 		case OPT_SINCE:
@@ -544,7 +531,7 @@ int stats_main(int argc, char **argv)
 				return cli_usage_error("stats", "bad --until '%s' (ISO 8601 UTC or Unix seconds)", optarg);
 			break;
 		case OPT_BUCKET:
-			if (!parse_id(optarg, &bucket) || bucket < 1)
+			if (!cli_parse_i64(optarg, &bucket) || bucket < 1)
 				return cli_usage_error("stats", "bad --bucket '%s' (seconds, at least 1)", optarg);
 			break;
 		case 'h':

@@ -2,27 +2,13 @@
 #include "config.h"
 #include "cli/storeopt.h"
 
-#include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #include "cli/cli.h"
 
-static bool parse_size(const char *s, size_t *out)
-{
-	char *end;
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > SIZE_MAX)
-		return false;
-	*out = (size_t)v;
-	return true;
-}
-
 int storeopt_parse(const char *cmd, int ch, const char *arg, struct store_opts *o)
 {
+	uint64_t v;
 	switch (ch) {
 	case STOREOPT_NO_RAW:
 		o->keep_raw = false;
@@ -31,8 +17,9 @@ int storeopt_parse(const char *cmd, int ch, const char *arg, struct store_opts *
 		o->keep_records = false;
 		return 0;
 	case STOREOPT_MAX_VALUE:
-		if (!parse_size(arg, &o->max_value_bytes))
+		if (!cli_parse_u64(arg, SIZE_MAX, &v))
 			return cli_usage_error(cmd, "bad --store-max-value-bytes '%s'", arg);
+		o->max_value_bytes = (size_t)v;
 		return 0;
 	case STOREOPT_VALUES:
 		if (!store_redact_parse(arg, &o->values))

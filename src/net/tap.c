@@ -89,10 +89,9 @@ static void process(struct tap *t, struct tap_item *it)
 	t->prev_unsupported = t->out.c.unsupported;
 }
 
-/* Lower the calling thread's priority. Linux keeps the nice value per
- * thread (setpriority(2), "BUGS") and a new thread starts with its
- * creator's, so this also covers threads this one creates. Failure only
- * costs throughput. */
+/* Lower the printer thread's priority (Linux keeps the nice value per
+ * thread, setpriority(2) "BUGS"); the store's threads get the same through
+ * store_opts.thread_nice. Failure only costs throughput. */
 static void sink_priority(void)
 {
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TAP_SINK_NICE);
@@ -131,38 +130,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-struct store_open_args {
-	const char *path;
-	const struct store_opts *o;
-	int argc;
-	char **argv;
-	char *err;
-	size_t errlen;
-	struct store *store;
-};
-
-static void *store_open_main(void *arg)
-{
-	struct store_open_args *a = arg;
-	sink_priority();
-	a->store = store_open(a->path, a->o, "proxy", a->argc, a->argv, a->err, a->errlen);
-	return NULL;
-}
-
-/* store_open from a short-lived thread at the sinks' priority, so that the
- * store's writer thread, which it creates, inherits that priority (the
- * store module knows nothing about it; the event loop thread keeps its own). */
-static struct store *store_open_low(const char *path, const struct store_opts *o, int argc,
-				    char **argv, char *err, size_t errlen)
-{
-	struct store_open_args a = {path, o, argc, argv, err, errlen, NULL};
-	pthread_t th;
-	if (pthread_create(&th, NULL, store_open_main, &a) != 0)
-		return store_open(path, o, "proxy", argc, argv, err, errlen);
-	pthread_join(th, NULL);
-	return a.store;
-}
-
 struct tap *tap_open(const struct tap_config *cfg, struct metrics *m, char *err, size_t errlen)
 {
 	struct tap *t = calloc(1, sizeof *t);
@@ -184,8 +151,9 @@ struct tap *tap_open(const struct tap_config *cfg, struct metrics *m, char *err,
 		else
 			store_opts_default(&o);
 		o.when_full = STORE_FULL_DROP;
+		o.thread_nice = TAP_SINK_NICE;
 		o.log = store_log;
-		t->store = store_open_low(cfg->record_path, &o, cfg->argc, cfg->argv, err, errlen);
+		t->store = store_open(cfg->record_path, &o, "proxy", cfg->argc, cfg->argv, err, errlen);
 		if (!t->store) {
 			pthread_mutex_destroy(&t->lock);
 			pthread_cond_destroy(&t->cond);

@@ -64,6 +64,21 @@ void tree_init(struct tree *t);
 void tree_reset(struct tree *t);   /* drop all nodes and blobs, keep the node array */
 void tree_free(struct tree *t);
 
+/* Append the k siblings first..first+k-1 (already linked among themselves)
+ * to parent's children; parent TREE_NONE: a root, nothing to link. */
+static inline void tree_link(struct tree *t, tree_ref parent, tree_ref first, uint32_t k)
+{
+	if (parent == TREE_NONE)
+		return;
+	struct tree_node *pn = &t->nodes[parent];
+	if (pn->last)
+		t->nodes[pn->last].next = first;
+	else
+		pn->first = first;
+	pn->last = first + k - 1;
+	pn->count += k;
+}
+
 /* Append a child to `parent` (TREE_NONE for a root). Returns TREE_NONE when the
  * node cap is reached or memory runs out. Inline: the records decoder adds
  * about eight nodes per record, and with a literal name the length folds to
@@ -89,15 +104,7 @@ static inline tree_ref tree_add(struct tree *t, tree_ref parent, const char *nam
 	nd->first = nd->last = nd->next = TREE_NONE;
 	nd->count = 0;
 	memset(&nd->v, 0, sizeof nd->v);
-	if (parent != TREE_NONE) {
-		struct tree_node *pn = &t->nodes[parent];
-		if (pn->last)
-			t->nodes[pn->last].next = r;
-		else
-			pn->first = r;
-		pn->last = r;
-		pn->count++;
-	}
+	tree_link(t, parent, r, 1);
 	return r;
 }
 static inline struct tree_node *tree_node(const struct tree *t, tree_ref r) { return &t->nodes[r]; }
@@ -127,15 +134,7 @@ static inline tree_ref tree_add_run(struct tree *t, tree_ref parent, const struc
 		nd[i].next = r + i + 1;
 	nd[k - 1].next = TREE_NONE;
 	t->n += k;
-	if (parent != TREE_NONE) {
-		struct tree_node *pn = &t->nodes[parent];
-		if (pn->last)
-			t->nodes[pn->last].next = r;
-		else
-			pn->first = r;
-		pn->last = r + k - 1;
-		pn->count += k;
-	}
+	tree_link(t, parent, r, k);
 	return r;
 }
 /* Memory owned by the tree until reset (e.g. decompressed records). NULL on failure. */

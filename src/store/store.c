@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1439,9 +1441,18 @@ static int write_item(struct store *s, struct item *it)
 
 /* Decoding thread: take a chunk of items from the queue, decode the
  * exchanges' rows outside the lock, pass the chunk on to the writer. */
+/* Each store thread lowers its own priority when asked (store_opts.
+ * thread_nice). Failure only costs the caller's throughput. */
+static void thread_priority(const struct store *s)
+{
+	if (s->o.thread_nice != 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->o.thread_nice);
+}
+
 static void *decoder_main(void *arg)
 {
 	struct store *s = arg;
+	thread_priority(s);
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		while (!s->head && !s->stopping) {
@@ -1643,6 +1654,7 @@ static void run_batch(struct store *s)
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
+	thread_priority(s);
 	for (;;) {
 		if (s->local) {
 			run_batch(s);

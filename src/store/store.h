@@ -73,6 +73,9 @@ struct store_opts {
 	 * recorder that opens the file. Default false (store_open with o == NULL
 	 * and mode "decode": true). */
 	bool defer_indexes;
+	/* Nice value for the store's threads (Linux keeps it per thread), so that
+	 * a recording yields the CPU to forwarding; 0 = the creator's. */
+	int thread_nice;
 	/* Where error messages go, called on the writer thread (or the caller's
 	 * thread from store_open). NULL: "kafkatap: MSG\n" on stderr. */
 	void (*log)(void *ctx, const char *msg);

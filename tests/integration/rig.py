@@ -32,6 +32,7 @@ import json
 import os
 import random
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -133,6 +134,56 @@ def strip(messages):
 def by_key(messages):
     """Consumed order is only kept per partition: sort for comparisons."""
     return sorted(strip(messages), key=lambda m: (m["key"] or "", m["value"] or ""))
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
+    """Send `sig` to a running process and wait up to `timeout` s; kill it
+    past that. Returns True when it exited by itself."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        return False
+
+
+class Dumpcap:
+    """dumpcap capturing loopback through a BPF filter into a temporary
+    pcapng file (needs root): start(), stop(), then read `path`."""
+
+    def __init__(self, bpf, prefix="kt-cap-"):
+        self.bpf = bpf
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.path = os.path.join(self.dir, "capture.pcapng")
+        self.proc = None
+
+    @staticmethod
+    def available():
+        return shutil.which("dumpcap") is not None and os.geteuid() == 0
+
+    def start(self):
+        self.err = open(os.path.join(self.dir, "dumpcap.err"), "w+")
+        self.proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", self.bpf,
+                                      "-w", self.path],
+                                     stdout=subprocess.DEVNULL, stderr=self.err)
+        # dumpcap writes the pcapng header once it captures.
+        wait_until(lambda: os.path.exists(self.path) and os.path.getsize(self.path) > 0,
+                   10, what="dumpcap to start")
+        time.sleep(0.2)
+        return self
+
+    def stop(self):
+        time.sleep(0.3)  # let the last packets reach the capture
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(10)
+        self.err.close()
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def make_messages(n, prefix="m", headers=True, partition=None):
@@ -292,13 +343,7 @@ class Broker:
         """Signal the launcher and wait; returns its exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, sig, timeout)
         for f in (self.proc.stdin, self.proc.stdout):
             if f:
                 try:

@@ -28,7 +28,6 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -159,15 +158,9 @@ class Proxy:
         """Signal and wait; returns the exit status (None if never started)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                raise rig.RigError("proxy did not exit within %ss of %s:\n%s" % (
-                    timeout, sig, self.log()[-3000:]))
+        if not rig.stop_process(self.proc, sig, timeout):
+            raise rig.RigError("proxy did not exit within %ss of %s:\n%s" % (
+                timeout, sig, self.log()[-3000:]))
         return self.proc.returncode
 
     def log(self):
@@ -228,42 +221,24 @@ class Proxy:
             r" from 127\.0\.0\.1:(\d+)", self.log())}
 
 
-class SynCapture:
+class SynCapture(rig.Dumpcap):
     """Every SYN sent to `ports` on loopback, captured by dumpcap."""
 
     def __init__(self, ports):
-        self.ports = list(ports)
-        self.dir = tempfile.mkdtemp(prefix="kt-syn-")
-        self.path = os.path.join(self.dir, "syn.pcapng")
-        self.proc = None
+        super().__init__("tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and (%s)" % " or ".join(
+            "dst port %d" % p for p in ports), prefix="kt-syn-")
 
     @staticmethod
     def available():
-        if not shutil.which("dumpcap") or not shutil.which("tshark"):
-            return False
-        return os.geteuid() == 0
-
-    def start(self):
-        flt = "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and (%s)" % " or ".join(
-            "dst port %d" % p for p in self.ports)
-        self.err = open(os.path.join(self.dir, "dumpcap.err"), "w+")
-        self.proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", flt, "-w", self.path],
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
-        # dumpcap writes the pcapng header once it captures.
-        rig.wait_until(lambda: os.path.exists(self.path) and os.path.getsize(self.path) > 0,
-                       10, what="dumpcap to start")
-        time.sleep(0.2)
-        return self
+        return rig.Dumpcap.available() and shutil.which("tshark") is not None
 
     def stop(self):
         """Stop and return [(src_port, dst_port)]."""
-        time.sleep(0.3)  # let the last packets reach the capture
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(10)
+        super().stop()
         out = subprocess.run(["tshark", "-r", self.path, "-T", "fields", "-e", "tcp.srcport",
                               "-e", "tcp.dstport"], capture_output=True, text=True,
                              timeout=60).stdout
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.cleanup()
         return [tuple(int(x) for x in l.split("\t")) for l in out.splitlines() if l.strip()]
 
 

@@ -18,11 +18,7 @@ TEST-RIG.md; a missing client skips its test. Run with
 
 import json
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
-import time
 
 import pytest
 
@@ -35,37 +31,22 @@ def kafkatap_bin():
     return os.environ.get("KAFKATAP") or rig.kafkatap_path()
 
 
-def capture_available():
-    return shutil.which("dumpcap") is not None and os.geteuid() == 0
-
-
-pytestmark = pytest.mark.skipif(not capture_available(),
+pytestmark = pytest.mark.skipif(not rig.Dumpcap.available(),
                                 reason="needs dumpcap and root to capture on lo")
 
 
-class Capture:
+class Capture(rig.Dumpcap):
     """dumpcap on lo for the broker's ports, as a context manager."""
 
     def __init__(self, ports):
         self.ports = list(ports)
-        self.dir = tempfile.mkdtemp(prefix="kt-rec-")
-        self.path = os.path.join(self.dir, "records.pcapng")
-        self.proc = None
+        super().__init__(" or ".join("tcp port %d" % p for p in self.ports), prefix="kt-rec-")
 
     def __enter__(self):
-        flt = " or ".join("tcp port %d" % p for p in self.ports)
-        self.err = open(os.path.join(self.dir, "dumpcap.err"), "w+")
-        self.proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", flt, "-w", self.path],
-                                     stdout=subprocess.DEVNULL, stderr=self.err)
-        rig.wait_until(lambda: os.path.exists(self.path) and os.path.getsize(self.path) > 0,
-                       10, what="dumpcap to start")
-        time.sleep(0.2)
-        return self
+        return self.start()
 
     def __exit__(self, *exc):
-        time.sleep(0.3)  # let the last packets reach the capture
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(10)
+        self.stop()
 
     def decode(self):
         """The exchanges of the capture, as `kafkatap decode --json` prints them."""
@@ -75,9 +56,6 @@ class Capture:
         p = subprocess.run(argv + [self.path], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         return [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
