@@ -57,8 +57,14 @@ void report_decode(struct report_decoded *d, const struct exchange *x, const str
 
 	struct codec_opts co;
 	memset(&co, 0, sizeof co);
-	if (!d->opts.no_records)
+	/* The defaults with lazy records (records.h): for JSON output only. */
+	static const struct records_opts lazy = {RECORDS_DEFAULT_MAX_DECOMPRESSED,
+						 RECORDS_DEFAULT_MAX_RATIO, true, true};
+	if (!d->opts.no_records) {
 		co.records = records_decode;
+		if (d->opts.lazy_records)
+			co.records_ctx = (void *)&lazy;
+	}
 	/* Raw SASL tokens carry no Kafka header: nothing to decode. */
 	bool sasl = x->flags & EXCHANGE_SASL_RAW;
 	if (x->request && !sasl) {
@@ -527,6 +533,9 @@ void report_out_init(struct report_out *r, FILE *f, enum report_format fmt,
 	r->fmt = fmt;
 	if (o)
 		r->opts = *o;
+	/* JSON lines read the trees through view_json alone (the filters never
+	 * look inside records). */
+	r->opts.lazy_records = fmt == REPORT_JSON;
 	if (flt)
 		r->filter = *flt;
 	else

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "proto/schema.h"
+#include "records/records.h"
 
 bool view_bytes_parse(const char *s, enum view_bytes *out)
 {
@@ -241,6 +242,107 @@ static inline __attribute__((always_inline)) uint8_t *scalar_at(uint8_t *o,
 	return NULL;
 }
 
+/* A null or a bytes value, as json_node writes a BYTES/STRING node. */
+static inline void json_lazy_blob(struct buf *b, const uint8_t *p, int32_t len, bool is_string,
+				  const struct view_opts *o)
+{
+	if (!p)
+		buf_puts(b, "null");
+	else
+		json_blob(b, p, (size_t)len, is_string, o);
+}
+
+/* The last integer written and its digits. Consecutive records mostly
+ * repeat a timestamp or count an offset up by one; reusing the digits saves
+ * the divisions, which were the larger part of writing a record. */
+struct memo {
+	int64_t v;
+	bool ok;
+	uint8_t len;
+	uint8_t d[24];
+};
+
+/* Write v at o (room for 24 bytes) and return the end. */
+static inline uint8_t *memo_put(uint8_t *o, struct memo *m, int64_t v)
+{
+	if (m->ok && v != m->v) {
+		if (m->v >= 0 && m->v < INT64_MAX && v == m->v + 1) {
+			/* Count up in decimal; all nines grows a digit: start over. */
+			int k = m->len - 1;
+			while (k >= 0 && m->d[k] == '9')
+				m->d[k--] = '0';
+			if (k >= 0)
+				m->d[k]++;
+			else
+				m->ok = false;
+		} else {
+			m->ok = false;
+		}
+	}
+	if (!m->ok) {
+		m->len = (uint8_t)(put_i64_at(m->d, v) - m->d);
+		m->ok = true;
+	}
+	m->v = v;
+	memcpy(o, m->d, sizeof m->d);
+	return o + m->len;
+}
+
+/* Records left unexpanded (records.h, "Lazy records"), written as the
+ * expanded nodes would be: {"offset", "timestamp", "offsetDelta",
+ * "timestampDelta", "attributes", "key", "value", "headers"}. The records
+ * were checked sound when the node was made; should the iterator stop early
+ * anyway, the array just ends there. */
+static void json_lazy_records(struct buf *b, const struct records_lazy *z, const struct view_opts *o)
+{
+	struct records_iter it;
+	struct records_rec rec;
+	struct records_hdr h;
+	struct memo m_off = {0}, m_ts = {0}, m_od = {0};
+	records_iter_init(&it, z);
+	buf_putc(b, '[');
+	for (uint32_t i = 0; i < z->count && records_iter_next(&it, &rec); i++) {
+		/* A comma, 74 bytes of keys, and five integers of at most 20
+		 * bytes (memo_put stores 24). */
+		if (!buf_reserve(b, 256))
+			return;
+		uint8_t *w = b->p + b->len;
+		if (i)
+			*w++ = ',';
+#define LIT(s) (memcpy(w, s, sizeof s - 1), w += sizeof s - 1)
+		LIT("{\"offset\":");
+		w = memo_put(w, &m_off, rec.offset);
+		LIT(",\"timestamp\":");
+		w = memo_put(w, &m_ts, rec.timestamp);
+		LIT(",\"offsetDelta\":");
+		w = memo_put(w, &m_od, rec.offset_delta);
+		LIT(",\"timestampDelta\":");
+		w = put_i64_at(w, rec.ts_delta);
+		LIT(",\"attributes\":");
+		w = put_i64_at(w, rec.attributes);
+		LIT(",\"key\":");
+		b->len = (size_t)(w - b->p);
+		json_lazy_blob(b, rec.key, rec.key_len, false, o);
+		buf_puts(b, ",\"value\":");
+		json_lazy_blob(b, rec.value, rec.value_len, false, o);
+		if (rec.nheaders == 0) {
+			buf_puts(b, ",\"headers\":[]}");
+			continue;
+		}
+		buf_puts(b, ",\"headers\":[");
+		for (int32_t k = 0; k < rec.nheaders && records_iter_header(&it, &h); k++) {
+			buf_puts(b, k ? ",{\"key\":" : "{\"key\":");
+			json_blob(b, h.key, (size_t)h.key_len, true, o);
+			buf_puts(b, ",\"value\":");
+			json_lazy_blob(b, h.value, h.value_len, false, o);
+			buf_putc(b, '}');
+		}
+		buf_puts(b, "]}");
+#undef LIT
+	}
+	buf_putc(b, ']');
+}
+
 static void json_members(struct buf *b, const struct tree *t, tree_ref r, const struct view_opts *o)
 {
 	const struct tree_node *nd = &t->nodes[r];
@@ -279,7 +381,7 @@ static void json_members(struct buf *b, const struct tree *t, tree_ref r, const 
 			b->len = (size_t)(e - b->p);
 			continue;
 		}
-		if (cn->type == SCHEMA_ARRAY && !cn->first) {
+		if (cn->type == SCHEMA_ARRAY && !cn->first && !(cn->flags & TREE_F_LAZY)) {
 			/* An empty array (the headers of most records). */
 			w[0] = '[';
 			w[1] = ']';
@@ -353,6 +455,10 @@ static void json_node(struct buf *b, const struct tree *t, tree_ref r, const str
 		/* Decoded record data: an array of what the records decoder added. */
 		/* fall through */
 	case SCHEMA_ARRAY: {
+		if (nd->flags & TREE_F_LAZY) {
+			json_lazy_records(b, records_lazy_of(nd), o);
+			return;
+		}
 		buf_putc(b, '[');
 		bool first = true;
 		for (tree_ref c = nd->first; c; c = t->nodes[c].next) {

@@ -28,6 +28,7 @@ typedef uint32_t tree_ref;
 #define TREE_F_ERROR       0x08 /* decoding stopped inside this node (see the message diag) */
 #define TREE_F_SYNTH       0x10 /* synthesised by a sub-decoder (records); not part of the schema encoding */
 #define TREE_F_PARTIAL     0x20 /* a partial trailing record batch (normal at the end of Fetch) */
+#define TREE_F_LAZY        0x40 /* records left unexpanded: v.b.p is a struct records_lazy (records.h) */
 
 struct tree_node {
 	const char *name;                 /* JSON name (lowerCamelCase); NULL for array elements */
@@ -57,7 +58,7 @@ struct tree {
 	uint32_t n, cap;
 	uint32_t max_nodes;       /* hard cap; tree_add fails past it (default 16M) */
 	struct tree_blob *blobs;  /* owned memory, freed by tree_reset/tree_free */
-	size_t blob_bytes;        /* total owned bytes */
+	size_t blob_bytes;        /* owned bytes (records.c leaves its lazy descriptors out) */
 };
 
 void tree_init(struct tree *t);

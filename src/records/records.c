@@ -50,6 +50,7 @@ struct rctx {
 	size_t max_decompressed;
 	unsigned max_ratio;
 	bool verify_crc;
+	bool lazy;           /* records_opts.lazy */
 	size_t frame_bytes;  /* frame bytes up to the end of this records field */
 	struct buf scratch;  /* decompression output, reused batch after batch */
 	char err[ERR_MAX];
@@ -623,12 +624,65 @@ static bool decode_record(struct rctx *r, struct cursor *rc, tree_ref arr, uint3
 	return true;
 }
 
+/* Do all `count` records in the data decode without an error, headers and
+ * all, filling it exactly? The iterator fails where decode_record reports. */
+static bool records_sound(const struct records_lazy *z)
+{
+	struct records_iter it;
+	struct records_rec rec;
+	struct records_hdr h;
+	records_iter_init(&it, z);
+	for (uint32_t i = 0; i < z->count; i++) {
+		if (!records_iter_next(&it, &rec))
+			return false;
+		for (int32_t k = 0; k < rec.nheaders; k++)
+			if (!records_iter_header(&it, &h))
+				return false;
+		if (cursor_left(&it.x) > 0)
+			return false;
+	}
+	return cursor_left(&it.c) == 0;
+}
+
+/* The lazy form of a sound batch's records (records.h); false when the batch
+ * must be expanded: damaged, a control batch, or lazy is off. */
+static bool lazy_records(struct rctx *r, tree_ref b, const struct cursor *rc, int32_t count,
+			 const struct batch_info *bi, size_t arr_off)
+{
+	if (!r->lazy || bi->control || count < 0 || r->oom ||
+	    (size_t)count > cursor_left(rc) / RECORD_MIN)
+		return false;
+	struct records_lazy z = {cursor_ptr(rc), cursor_left(rc), (uint32_t)count, bi->base_offset,
+				 bi->base_ts, bi->max_ts, bi->log_append};
+	if (!records_sound(&z))
+		return false;
+	struct records_lazy *m = (struct records_lazy *)(void *)tree_alloc(r->t, sizeof z);
+	if (!m) {
+		r->oom = true;
+		return true;
+	}
+	*m = z;
+	/* The descriptor is bookkeeping, not record data: leave it out of the
+	 * decompression budget (blob_bytes) so both modes refuse the same batches. */
+	r->t->blob_bytes -= sizeof z;
+	tree_ref arr = add(r, b, "records", SCHEMA_ARRAY, arr_off);
+	if (arr) {
+		struct tree_node *nd = tree_node(r->t, arr);
+		nd->flags |= TREE_F_LAZY;
+		nd->v.b.p = (const uint8_t *)(const void *)m;
+		nd->v.b.len = (uint32_t)sizeof z;
+	}
+	return true;
+}
+
 /* The records of a batch: rc covers exactly the (decompressed) record data. */
 static void decode_records(struct rctx *r, tree_ref b, struct cursor *rc, int32_t count,
 			   size_t count_at, const struct batch_info *bi, const struct region *g,
 			   size_t arr_off)
 {
 	char w[96];
+	if (lazy_records(r, b, rc, count, bi, arr_off))
+		return;
 	tree_ref arr = add(r, b, "records", SCHEMA_ARRAY, arr_off);
 	size_t left = cursor_left(rc);
 	/* Bound the loop by what the bytes can hold before trusting the count. */
@@ -1016,7 +1070,7 @@ static enum step decode_set(struct rctx *r, struct cursor *c, tree_ref parent,
 
 struct records_opts records_opts_default(void)
 {
-	struct records_opts o = {RECORDS_DEFAULT_MAX_DECOMPRESSED, RECORDS_DEFAULT_MAX_RATIO, true};
+	struct records_opts o = {RECORDS_DEFAULT_MAX_DECOMPRESSED, RECORDS_DEFAULT_MAX_RATIO, true, false};
 	return o;
 }
 
@@ -1035,6 +1089,7 @@ bool records_decode(struct tree *t, tree_ref node, size_t frame_offset, void *ct
 	r.max_decompressed = o->max_decompressed ? o->max_decompressed : dflt.max_decompressed;
 	r.max_ratio = o->max_ratio ? o->max_ratio : dflt.max_ratio;
 	r.verify_crc = o->verify_crc;
+	r.lazy = o->lazy;
 	r.frame_bytes = frame_offset + n->v.b.len;
 	buf_init(&r.scratch);
 	r.errlen = 0;

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "proto/cursor.h"
 #include "proto/tree.h"
 #include "util/buf.h"
 
@@ -36,6 +37,9 @@ struct records_opts {
 	unsigned max_ratio;
 	/* Check CRC-32C (magic 2) / CRC-32 (magic 0/1) and add crcValid. */
 	bool verify_crc;
+	/* Leave the records of a sound batch unexpanded (see "Lazy records"
+	 * below). Only for trees that nothing but view_json reads. */
+	bool lazy;
 };
 
 #define RECORDS_DEFAULT_MAX_DECOMPRESSED ((size_t)64 * 1024 * 1024)
@@ -63,5 +67,101 @@ bool records_decode(struct tree *t, tree_ref node, size_t frame_offset, void *ct
  * is not built in. */
 bool records_encode_batch(const struct tree *t, tree_ref batch, struct buf *out, char *err,
 			  size_t errlen);
+
+/* ---- Lazy records ----
+ *
+ * Building nine tree nodes per record only for view_json to walk them again
+ * is most of the cost of `decode --json`. With records_opts.lazy, a magic-2
+ * batch whose records all decode cleanly (and that is not a control batch)
+ * gets a `records` array node flagged TREE_F_LAZY with no children; its v.b
+ * points to a struct records_lazy in memory the tree owns, and view_json
+ * writes the records straight from their bytes, exactly as it would write the
+ * expanded nodes. A batch with any damage is expanded as usual, so every error
+ * is reported the same way in both modes. The iterator below is the one
+ * parser of both the soundness check and the writer. */
+struct records_lazy {
+	const uint8_t *p;     /* the (decompressed) record data */
+	size_t len;
+	uint32_t count;       /* records in it, all sound */
+	int64_t base_offset;
+	int64_t base_ts;
+	int64_t max_ts;
+	bool log_append;      /* LogAppendTime: every timestamp is max_ts */
+};
+
+struct records_rec {
+	int64_t offset, timestamp, ts_delta;
+	int32_t offset_delta;
+	int8_t attributes;
+	const uint8_t *key, *value; /* NULL: null */
+	int32_t key_len, value_len;
+	int32_t nheaders;
+};
+
+struct records_hdr {
+	const uint8_t *key, *value; /* value NULL: null */
+	int32_t key_len, value_len;
+};
+
+struct records_iter {
+	const struct records_lazy *z;
+	struct cursor c;  /* the record data */
+	struct cursor x;  /* the current record, after its value */
+};
+
+/* The lazy data of a TREE_F_LAZY node, else NULL. */
+static inline const struct records_lazy *records_lazy_of(const struct tree_node *n)
+{
+	return (n->flags & TREE_F_LAZY) ? (const struct records_lazy *)(const void *)n->v.b.p : NULL;
+}
+
+static inline void records_iter_init(struct records_iter *it, const struct records_lazy *z)
+{
+	it->z = z;
+	cursor_init(&it->c, z->p, z->len);
+	cursor_init(&it->x, NULL, 0);
+}
+
+/* A varint-length byte field; -1 is null where allowed. */
+static inline bool records_iter_bytes(struct cursor *x, bool nullable, const uint8_t **p,
+				      int32_t *len)
+{
+	if (!cursor_read_varint(x, len))
+		return false;
+	if (*len >= 0)
+		return cursor_read_bytes(x, (size_t)*len, p);
+	*p = NULL;
+	return *len == -1 && nullable;
+}
+
+/* The next record up to its headers; false when the data ends or a record
+ * is damaged (the same conditions under which the records decoder reports
+ * an error). Read its nheaders headers with records_iter_header. */
+static inline bool records_iter_next(struct records_iter *it, struct records_rec *r)
+{
+	int32_t len;
+	if (!cursor_read_varint(&it->c, &len) || len < 0 ||
+	    !cursor_sub(&it->c, (size_t)len, &it->x))
+		return false;
+	struct cursor *x = &it->x;
+	if (!cursor_read_i8(x, &r->attributes) || !cursor_read_varlong(x, &r->ts_delta) ||
+	    !cursor_read_varint(x, &r->offset_delta) ||
+	    !records_iter_bytes(x, true, &r->key, &r->key_len) ||
+	    !records_iter_bytes(x, true, &r->value, &r->value_len) ||
+	    !cursor_read_varint(x, &r->nheaders) || r->nheaders < 0 ||
+	    (size_t)r->nheaders > cursor_left(x) / 2)
+		return false;
+	/* Wrap-around arithmetic and LogAppendTime as the decoder does them. */
+	const struct records_lazy *z = it->z;
+	r->offset = (int64_t)((uint64_t)z->base_offset + (uint64_t)(int64_t)r->offset_delta);
+	r->timestamp = z->log_append ? z->max_ts : (int64_t)((uint64_t)z->base_ts + (uint64_t)r->ts_delta);
+	return true;
+}
+
+static inline bool records_iter_header(struct records_iter *it, struct records_hdr *h)
+{
+	return records_iter_bytes(&it->x, false, &h->key, &h->key_len) &&
+	       records_iter_bytes(&it->x, true, &h->value, &h->value_len);
+}
 
 #endif

@@ -5,7 +5,7 @@
  * 64 KiB, 1 KiB, 64 MiB) so the limit paths are reached with small inputs.
  * Decoding must never crash, read out of bounds or leak; every node it adds
  * must be flagged TREE_F_SYNTH; a batch that decoded cleanly must encode
- * again. Seeds: tests/fuzz/corpus/fuzz_records/, written by
+ * again; and decoding with lazy records must give the same JSON. Seeds: tests/fuzz/corpus/fuzz_records/, written by
  * `tests/unit/test_records --write-seeds DIR`. */
 #include "config.h"
 
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "output/view.h"
 #include "proto/tree.h"
 #include "records/records.h"
 
@@ -55,10 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tree_init(&t);
 	t.max_nodes = 1u << 20;
 	tree_ref root = tree_add(&t, TREE_NONE, "records", NULL, SCHEMA_RECORDS);
+	bool decoded = false; /* without running out of nodes */
 	if (root) {
 		tree_node(&t, root)->v.b.p = copy;
 		tree_node(&t, root)->v.b.len = (uint32_t)size;
 		if (records_decode(&t, root, 4, &o)) {
+			decoded = true;
 			walk(&t, root);
 			/* Whatever decoded cleanly as a batch must encode again. */
 			for (tree_ref b = tree_node(&t, root)->first; b; b = tree_node(&t, b)->next) {
@@ -75,6 +78,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
+	/* Lazy records (records.h) must read exactly as the expanded ones. */
+	struct buf ja, jb;
+	buf_init(&ja);
+	buf_init(&jb);
+	if (decoded)
+		view_json(&ja, &t, root, NULL);
+	struct tree lz;
+	tree_init(&lz);
+	lz.max_nodes = 1u << 20;
+	tree_ref lroot = tree_add(&lz, TREE_NONE, "records", NULL, SCHEMA_RECORDS);
+	o.lazy = true;
+	if (lroot) {
+		tree_node(&lz, lroot)->v.b.p = copy;
+		tree_node(&lz, lroot)->v.b.len = (uint32_t)size;
+		if (records_decode(&lz, lroot, 4, &o) && decoded) {
+			view_json(&jb, &lz, lroot, NULL);
+			if (!ja.failed && !jb.failed &&
+			    (ja.len != jb.len || memcmp(ja.p, jb.p, ja.len) != 0))
+				abort();
+		}
+	}
+	tree_free(&lz);
+	buf_free(&ja);
+	buf_free(&jb);
 	tree_free(&t);
 	free(copy);
 	return 0;

@@ -11,6 +11,7 @@
 #include "records/compress.h"
 #include "records/crc32c.h"
 #include "proto/cursor.h"
+#include "output/view.h"
 #include "unit.h"
 
 #include <stdint.h>
@@ -1151,6 +1152,132 @@ static int write_seeds(const char *dir)
 	return unit_failures ? 1 : 0;
 }
 
+/* ---- lazy records ---- */
+
+static unsigned count_lazy(const struct tree *t, tree_ref r)
+{
+	unsigned n = (tree_node(t, r)->flags & TREE_F_LAZY) ? 1 : 0;
+	for (tree_ref c = tree_node(t, r)->first; c; c = tree_node(t, c)->next)
+		n += count_lazy(t, c);
+	return n;
+}
+
+/* view_json of records bytes decoded with lazy on or off; the number of lazy
+ * nodes in *nlazy. */
+static void json_of(const struct buf *b, bool lazy, bool crc, struct buf *out, unsigned *nlazy)
+{
+	struct tree t;
+	tree_init(&t);
+	struct records_opts o = records_opts_default();
+	o.lazy = lazy;
+	o.verify_crc = crc;
+	tree_ref root = decode_opts(&t, b, &o);
+	buf_reset(out);
+	view_json(out, &t, root, NULL);
+	*nlazy = count_lazy(&t, root);
+	tree_free(&t);
+}
+
+/* Lazy and expanded records give the same JSON; returns the lazy nodes made. */
+static unsigned same_json(const struct buf *b, bool crc)
+{
+	struct buf x, y;
+	buf_init(&x);
+	buf_init(&y);
+	unsigned nx, ny;
+	json_of(b, false, crc, &x, &nx);
+	json_of(b, true, crc, &y, &ny);
+	CHECK_EQ_INT(nx, 0);
+	bool same = x.len == y.len && memcmp(x.p, y.p, x.len) == 0;
+	if (!same)
+		fprintf(stderr, "expanded: %.*s\nlazy:     %.*s\n", (int)x.len, (const char *)x.p,
+			(int)y.len, (const char *)y.p);
+	CHECK(same);
+	buf_free(&x);
+	buf_free(&y);
+	return ny;
+}
+
+static void test_lazy(void)
+{
+	struct buf b, cut;
+	buf_init(&b);
+	buf_init(&cut);
+	/* Sound batches of every kind, a control batch (always expanded) and
+	 * records whose deltas wrap the offset and time around. */
+	unsigned sound = 0;
+	put_batch(&b, &batch_defaults, sample, 3);
+	sound++;
+	struct tbatch s = batch_defaults;
+	s.attr = 0x18; /* LogAppendTime, transactional */
+	put_batch(&b, &s, sample, 3);
+	sound++;
+	for (int codec = 1; codec <= 4; codec++) {
+		if (!compress_built_in(codec))
+			continue;
+		s = batch_defaults;
+		s.attr = (int16_t)codec;
+		put_batch(&b, &s, sample, 3);
+		sound++;
+	}
+	static const char commit_key[] = {0, 0, 0, 1}, marker_val[] = {0, 0, 0, 0, 0, 9};
+	struct trec m = {0, 0, commit_key, 4, marker_val, 6, 0, {{NULL, NULL, 0}}};
+	s = batch_defaults;
+	s.attr = 0x30;
+	put_batch(&b, &s, &m, 1);
+	struct trec wrap[2] = {
+		{INT64_MIN, INT32_MAX, "", 0, "", 0, 0, {{NULL, NULL, 0}}},
+		{INT64_MAX, -5, NULL, -1, NULL, -1, 3, {{"a", "1", 1}, {"", NULL, -1}, {"c", "\x01\xff", 2}}},
+	};
+	s = batch_defaults;
+	s.base_offset = INT64_MAX;
+	s.base_ts = INT64_MIN + 1;
+	put_batch(&b, &s, wrap, 2);
+	sound++;
+	for (int crc = 0; crc < 2; crc++)
+		CHECK_EQ_INT(same_json(&b, crc), sound);
+
+	/* Offsets and timestamps counted up across a carry, a new digit and
+	 * zero, repeated, and jumping: the writer reuses the last digits. */
+	static const int64_t bases[] = {95, 1095, 99999999999, -3, INT64_MAX - 4};
+	struct trec run[12];
+	for (int i = 0; i < 12; i++) {
+		struct trec r = {i < 6 ? 0 : i * 7, i == 9 ? 40 : i, "k", 1, "v", 1, 0, {{NULL, NULL, 0}}};
+		run[i] = r;
+	}
+	buf_reset(&b);
+	for (size_t k = 0; k < sizeof bases / sizeof bases[0]; k++) {
+		s = batch_defaults;
+		s.base_offset = bases[k];
+		s.base_ts = bases[k];
+		put_batch(&b, &s, run, 12);
+	}
+	CHECK_EQ_INT(same_json(&b, true), 5);
+
+	/* Damage: every cut of the plain and the wrapping batch, and every byte
+	 * of them changed, with and without CRC checking. A damaged batch is
+	 * expanded, so its errors read as before. */
+	buf_reset(&b);
+	put_batch(&b, &batch_defaults, sample, 3);
+	put_batch(&b, &s, wrap, 2);
+	for (size_t n = 0; n <= b.len; n++) {
+		buf_reset(&cut);
+		buf_append(&cut, b.p, n);
+		same_json(&cut, true);
+	}
+	static const uint8_t flips[] = {0xFF, 0x80, 0x01, 0x7F};
+	for (size_t i = 0; i < b.len; i++) {
+		for (size_t f = 0; f < sizeof flips; f++) {
+			buf_reset(&cut);
+			buf_append(&cut, b.p, b.len);
+			cut.p[i] ^= flips[f];
+			same_json(&cut, f & 1);
+		}
+	}
+	buf_free(&cut);
+	buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
@@ -1166,5 +1293,6 @@ int main(int argc, char **argv)
 	test_encode();
 	test_not_built_in();
 	test_edges();
+	test_lazy();
 	return unit_done("test_records");
 }
