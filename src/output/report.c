@@ -533,9 +533,11 @@ void report_out_init(struct report_out *r, FILE *f, enum report_format fmt,
 	r->fmt = fmt;
 	if (o)
 		r->opts = *o;
-	/* JSON lines read the trees through view_json alone (the filters never
-	 * look inside records). */
-	r->opts.lazy_records = fmt == REPORT_JSON;
+	/* JSON reads the trees through view_json, and lines read a batch's
+	 * recordCount, never its records; nor do the filters. Only the verbose
+	 * view walks every record node. (-q keeps expanding them: it is the
+	 * measure of what a full decode costs.) */
+	r->opts.lazy_records = fmt == REPORT_JSON || fmt == REPORT_LINE;
 	if (flt)
 		r->filter = *flt;
 	else

@@ -27,7 +27,7 @@
 struct report_opts {
 	struct view_opts view;   /* bytes as auto/hex/base64, max bytes shown */
 	bool no_records;         /* keep record data as raw bytes (no records decoding) */
-	bool lazy_records;       /* only view_json reads the trees: records_opts.lazy */
+	bool lazy_records;       /* records_opts.lazy: set by report_out for JSON and lines */
 };
 
 /* An exchange with its request and response decoded. The trees are reused
