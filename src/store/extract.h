@@ -1,5 +1,5 @@
 /* extract: what the store keeps of one exchange, computed on the store's
- * writer thread — the request's client id, the first error code of the
+ * decoding thread — the request's client id, the first error code of the
  * response, the JSON of both bodies (as `kafkatap decode --json` prints them),
  * the raw frames as they may be kept, and the records of Produce requests and
  * Fetch responses (docs/store.md, "What is stored").
@@ -16,7 +16,7 @@
  *     store_opts.values; with hash/drop the raw frames holding values
  *     (Produce requests, Fetch responses) are not kept.
  *
- * Not thread-safe: one extract per writer thread. Pointers in the output are
+ * Not thread-safe: one extract per thread. Pointers in the output are
  * valid until the next extract_exchange() call. */
 #ifndef KT_EXTRACT_H
 #define KT_EXTRACT_H

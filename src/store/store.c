@@ -1,12 +1,14 @@
 /* store: the SQLite recording (see store.h and docs/store.md).
  *
  *   store_append ──copy──> queue (bounded) ──> decoding thread: decode (report
- *                                              │ module), redact, copy the row's values
+ *                                              │ module), redact, copy the row's and
+ *                                              │ its records' values; free written items
  *                     decoded (two chunks) <───┘
  *                            └──> writer thread: INSERT ... in batches
+ *                                   └─ WAL ──> checkpointer thread (its own connection)
  *
- * Only the writer thread touches the sqlite3 handle once store_open has
- * returned. Connection rows are keyed by the caller's per-session connection
+ * Only the writer thread touches the writer's sqlite3 handle once
+ * store_open has returned. Connection rows are keyed by the caller's per-session connection
  * id through a small hash map owned by the writer. */
 #include "config.h"
 #include "store/store.h"
@@ -17,6 +19,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +401,8 @@ struct item {
 
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_CONN, ST_END_CONN, ST_INS_EXCHANGE,
-	ST_INS_RECORD, ST_END_SESSION, ST_NODE_CONN, ST_INS_EXCHANGES, ST_COUNT
+	ST_INS_RECORD, ST_END_SESSION, ST_NODE_CONN, ST_INS_EXCHANGES, ST_INS_RECORDS, ST_MAX_ID,
+	ST_INS_EXCHANGE_ID, ST_INS_EXCHANGES_ID, ST_COUNT
 };
 
 /* The columns of an exchange row, in parameter order. */
@@ -406,14 +410,37 @@ enum stmt_id {
 	"session_id, connection_id, seq, correlation_id, api_key, api_version, client_id,"  \
 	" request_us, response_us, request_size, response_size, error_code, flags,"         \
 	" request_raw, response_raw, request_json, response_json, error_name"
-/* (api_name, latency_us, has_error: computed by the exchanges view.) */
-#define XROW_COLS 18
+/* (api_name, latency_us, has_error: computed by the exchanges view.) Then
+ * the id, bound only by the _ID statements, used when a row of the
+ * statement is an exchange with records, whose records need its id (see
+ * next_row_id); the other rows' ids are NULL there (SQLite numbers the row:
+ * the largest id + 1). A statement binding the id costs every row about
+ * 200 instructions more, so rows without records go without. */
+#define XROW_COLS 19
+#define XROW_ID 18
 /* Exchange rows go in XROW_MULTI at a time (ST_INS_EXCHANGES, one multi-row
  * INSERT): SQLite's per-statement cost (opening and closing a cursor per
  * b-tree, the statement journal, halting) is about as large as a row's own
  * b-tree work, and is paid once per XROW_MULTI rows. */
 #define XROW_MULTI 32
 
+/* The columns of a record row, in parameter order. */
+#define RECORD_COLUMNS                                                                      \
+	"exchange_id, direction, topic, topic_id, partition, \"offset\", timestamp, key, value," \
+	" headers_json, key_size, value_size"
+#define REC_COLS 12
+/* Records go in REC_MULTI at a time (ST_INS_RECORDS), for the same reason
+ * as exchange rows: a Produce request or Fetch response usually carries
+ * many, and a statement per record cost as much again as the record's own
+ * table and index inserts. */
+#define REC_MULTI 32
+
+/* The hot inserts are INSERT OR ROLLBACK: a failing one (a constraint, a
+ * full disk) ends the whole transaction, which run_batch does after any
+ * error anyway. With the default (ABORT), which undoes just the failing
+ * statement, SQLite keeps a statement journal (a savepoint opened and
+ * released around every statement that writes several rows or indexes):
+ * about 4% of the writer's instructions. */
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
@@ -423,27 +450,33 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_END_CONN] = "UPDATE connections SET ended_us = ?2, bytes_to_broker = ?3,"
 			" bytes_to_client = ?4, close_reason = ?5 WHERE id = ?1",
 	[ST_INS_EXCHANGE] =
-		"INSERT INTO exchange_rows(" EXCHANGE_COLUMNS ")"
+		"INSERT OR ROLLBACK INTO exchange_rows(" EXCHANGE_COLUMNS ")"
 		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
 		" ?17, ?18)",
-	[ST_INS_RECORD] = "INSERT INTO records(exchange_id, direction, topic, topic_id, partition,"
-			  " \"offset\", timestamp, key, value, headers_json, key_size, value_size)"
+	[ST_INS_EXCHANGE_ID] =
+		"INSERT OR ROLLBACK INTO exchange_rows(" EXCHANGE_COLUMNS ", id)"
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+		" ?17, ?18, ?19)",
+	[ST_INS_RECORD] = "INSERT OR ROLLBACK INTO records(" RECORD_COLUMNS ")"
 			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[ST_END_SESSION] = "UPDATE sessions SET ended_us = ?2 WHERE id = ?1",
 	[ST_NODE_CONN] = "UPDATE connections SET broker_node_id = ?2 WHERE id = ?1",
 	[ST_INS_EXCHANGES] = NULL, /* built by multi_insert_sql() */
+	[ST_INS_EXCHANGES_ID] = NULL,
+	[ST_INS_RECORDS] = NULL,
+	[ST_MAX_ID] = "SELECT coalesce(max(id), 0) FROM exchange_rows",
 };
 
-/* "INSERT INTO exchange_rows(...) VALUES(?, ...), ... (XROW_MULTI rows)": row r,
- * column c is parameter r * XROW_COLS + c + 1. */
-static char *multi_insert_sql(void)
+/* "INSERT OR ROLLBACK INTO table(columns) VALUES(?, ...), ... (rows rows)": row r,
+ * column c is parameter r * cols + c + 1. */
+static char *multi_insert_sql(const char *table_columns, int rows, int cols)
 {
 	struct buf b;
 	buf_init(&b);
-	buf_puts(&b, "INSERT INTO exchange_rows(" EXCHANGE_COLUMNS ") VALUES");
-	for (int r = 0; r < XROW_MULTI; r++) {
+	buf_printf(&b, "INSERT OR ROLLBACK INTO %s VALUES", table_columns);
+	for (int r = 0; r < rows; r++) {
 		buf_puts(&b, r ? ",(" : "(");
-		for (int c = 0; c < XROW_COLS; c++)
+		for (int c = 0; c < cols; c++)
 			buf_puts(&b, c ? ",?" : "?");
 		buf_putc(&b, ')');
 	}
@@ -453,28 +486,49 @@ static char *multi_insert_sql(void)
 }
 
 /* One SQL parameter of an exchange row. */
-enum pval_type { PV_NULL, PV_INT, PV_TEXT, PV_BLOB };
+enum pval_type {
+	PV_NULL, PV_INT, PV_TEXT, PV_BLOB,
+	PV_CTEXT,   /* a text that lives as long as the program (a literal): never copied */
+	PV_UNKNOWN, /* in `bound` only: not known (see bind_pvals) */
+};
 struct pval {
 	enum pval_type type;
 	int64_t i;          /* PV_INT */
-	const void *p;      /* PV_TEXT, PV_BLOB */
+	const void *p;      /* PV_TEXT, PV_BLOB, PV_CTEXT */
 	size_t len;
 };
 
-/* An exchange row as the decoding thread made it: its texts and blobs are
- * copied into bytes[] (the decoder's own output is only valid until its next
- * exchange), so the SQLite thread binds them with SQLITE_STATIC. v[0] and
- * v[1] (session and connection row ids) are the SQLite thread's to fill. */
+/* An exchange row as the decoding thread made it, with its records (rec:
+ * nrec rows of REC_COLS values): its texts and blobs are copied into bytes[]
+ * (the decoder's own output is only valid until its next exchange), so the
+ * SQLite thread binds them with SQLITE_STATIC. v[0] and v[1] (session and
+ * connection row ids) and each record's exchange id are the SQLite thread's
+ * to fill. */
 struct decoded {
 	struct pval v[XROW_COLS];
+	size_t nrec;
+	struct pval *rec;
 	uint8_t bytes[];
 };
 
+/* decode_row puts the records' values at the start of bytes[]. */
+_Static_assert(offsetof(struct decoded, bytes) % _Alignof(struct pval) == 0, "aligned records");
+
 /* Exchange items whose rows wait for the next multi-row INSERT (writer
- * thread); they are freed once written or discarded. */
+ * thread); once written they are freed, or wait in `recs` if they have
+ * records. */
 struct xrows {
 	struct item *it[XROW_MULTI];
 	unsigned n;
+	bool with_id;   /* one of them has records: its id is bound */
+};
+
+/* Exchange items whose rows are written and whose records wait for the
+ * next multi-row INSERT of records (writer thread), linked through
+ * item.next in queue order; `done` records of the first are written. */
+struct xrecs {
+	struct item *head, *tail;
+	size_t done, n;   /* n: records waiting, over all the items */
 };
 
 struct store {
@@ -498,6 +552,10 @@ struct store {
 	 * decoded), their frame bytes: what queue_max and queue_max_bytes bound. */
 	size_t q_exchanges, q_bytes;
 	struct item *dhead, *dtail;
+	/* Items the writer is done with, freed by the decoding thread: freeing
+	 * (the frames, the row) was a twentieth of the SQLite thread's time,
+	 * and the decoding thread has time to spare. */
+	struct item *to_free;
 	size_t dn, dn_exchanges, dn_bytes; /* items in dhead..dtail, of which exchanges, their bytes */
 	bool stopping;
 	bool decoder_done;             /* the decoding thread has passed on everything */
@@ -509,6 +567,8 @@ struct store {
 	uint64_t appended, written, nrecords, dropped, errors, batches;
 	uint64_t cpu_us;           /* writer thread CPU time */
 	uint64_t decoder_cpu_us;   /* decoding thread CPU time */
+	uint64_t ck_cpu_us;        /* checkpointer threads' CPU time: finished ones... */
+	uint64_t ck_cpu_cur;       /* ...and the running one */
 	char last_error[512];
 
 	/* Decoding thread only. */
@@ -529,11 +589,31 @@ struct store {
 	char logged[512];          /* last message logged */
 	int64_t logged_ms;
 	uint64_t suppressed;
-	struct extract *ex;        /* for exchanges with records (their rows are written at once) */
+	struct extract *ex;        /* for exchanges the decoding thread had no memory for */
 	struct xrows rows;         /* exchange rows not yet INSERTed */
-	struct pval bound_multi[XROW_MULTI * XROW_COLS]; /* see bind_pvals */
-	struct pval bound_one[XROW_COLS];
+	struct xrecs recs;         /* records not yet INSERTed */
+	struct item *done, *done_tail; /* items done with, for the decoding thread to free */
+	struct pval bound_multi[XROW_MULTI * (XROW_COLS - 1)]; /* see bind_pvals */
+	struct pval bound_one[XROW_COLS - 1];
+	struct pval bound_multi_id[XROW_MULTI * XROW_COLS];
+	struct pval bound_one_id[XROW_COLS];
+	struct pval bound_rmulti[REC_MULTI * REC_COLS];
+	struct pval bound_rone[REC_COLS];
 	bool deferred;             /* the secondary indexes are to be built at session end */
+	int wal_frames;            /* pages in the WAL after the last commit (wal_hook) */
+	int wal_signalled;         /* wal_frames when the checkpointer was last woken */
+	int64_t next_id;           /* the id of the next exchange row (see next_row_id)... */
+	bool next_id_known;        /* ...when known in this batch */
+
+	/* The checkpointer thread (see "checkpoints"), one per open file. ck_db
+	 * is its own; the rest is under ck_mu. */
+	pthread_t ck_thread;
+	bool ck_started;
+	sqlite3 *ck_db;
+	pthread_mutex_t ck_mu;
+	pthread_cond_t ck_cv;
+	bool ck_run, ck_stop;
+	char ck_err[512];          /* an error for the writer to log */
 };
 
 const char *store_path(const struct store *s)
@@ -1005,12 +1085,170 @@ static void finalize_stmts(struct store *s)
 }
 
 /* Freshly prepared statements: nothing known bound (see bind_pvals). */
+static void forget(struct pval *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i].type = PV_UNKNOWN;
+}
+
+#define FORGET(a) forget(a, sizeof(a) / sizeof((a)[0]))
 static void bound_forget(struct store *s)
 {
-	for (size_t i = 0; i < sizeof s->bound_multi / sizeof s->bound_multi[0]; i++)
-		s->bound_multi[i].type = PV_TEXT;
-	for (size_t i = 0; i < sizeof s->bound_one / sizeof s->bound_one[0]; i++)
-		s->bound_one[i].type = PV_TEXT;
+	FORGET(s->bound_multi);
+	FORGET(s->bound_one);
+	FORGET(s->bound_multi_id);
+	FORGET(s->bound_one_id);
+	FORGET(s->bound_rmulti);
+	FORGET(s->bound_rone);
+}
+#undef FORGET
+
+/* Each store thread lowers its own priority when asked (store_opts.
+ * thread_nice). Failure only costs the caller's throughput. */
+static void thread_priority(const struct store *s)
+{
+	if (s->o.thread_nice != 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->o.thread_nice);
+}
+
+/* ---- checkpoints (checkpointer thread) ---------------------------------- */
+
+/* A checkpoint copies committed pages from the -wal file into the database
+ * file and fsyncs both. SQLite's auto-checkpoint ran it on the writer
+ * thread, inside the COMMIT that crossed wal_autocheckpoint pages: every
+ * 40 MB written the writer stopped for the copy and two fsyncs (about a
+ * tenth of the wall-clock time of a long recording on a disk). Instead a
+ * thread with its own connection runs PASSIVE checkpoints, which never wait
+ * for or block the writer or readers, each time the writer's commits have
+ * added CKPT_FRAMES pages. A checkpoint that runs beside the writer never
+ * catches up with it, and the WAL only starts over from its beginning when
+ * a transaction begins with everything copied; so when the WAL reaches
+ * WAL_MAX_FRAMES pages (what wal_autocheckpoint was) the writer runs a
+ * PASSIVE checkpoint itself between two transactions. By then the
+ * checkpointer has copied nearly everything: the writer only copies the
+ * last pages and its next transaction restarts the WAL, which therefore
+ * stays about as large as before. Durability is SQLite's: the same
+ * checkpoints, the same fsyncs, on another thread. */
+#define CKPT_FRAMES 1000
+#define WAL_MAX_FRAMES 10000
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct store *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct store *s = arg;
+	thread_priority(s);
+	pthread_mutex_lock(&s->ck_mu);
+	for (;;) {
+		while (!s->ck_run && !s->ck_stop)
+			pthread_cond_wait(&s->ck_cv, &s->ck_mu);
+		if (s->ck_stop)
+			break;
+		s->ck_run = false;
+		pthread_mutex_unlock(&s->ck_mu);
+		int rc = sqlite3_wal_checkpoint_v2(s->ck_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		struct timespec cpu;
+		if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+			pthread_mutex_lock(&s->mu);
+			s->ck_cpu_cur = (uint64_t)cpu.tv_sec * 1000000 + (uint64_t)cpu.tv_nsec / 1000;
+			pthread_mutex_unlock(&s->mu);
+		}
+		pthread_mutex_lock(&s->ck_mu);
+		/* BUSY: the writer is checkpointing itself. */
+		if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && !s->ck_err[0])
+			snprintf(s->ck_err, sizeof s->ck_err, "store %s: checkpointing the WAL: %s%s",
+				 s->path, sqlite3_errmsg(s->ck_db), sqlite_hint(rc));
+	}
+	pthread_mutex_unlock(&s->ck_mu);
+	return NULL;
+}
+
+/* Start the checkpointer for the file just opened. If it cannot start, the
+ * writer keeps SQLite's auto-checkpoint (slower, but the same file). */
+static void ckpt_start(struct store *s)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_extended_result_codes(db, 1);
+		sqlite3_busy_timeout(db, (int)s->o.busy_ms);
+		/* Reading the schema opens the WAL; synchronous as the writer's
+		 * (it decides the checkpoint's fsyncs). */
+		rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL; SELECT count(*) FROM sqlite_schema",
+				  NULL, NULL, NULL);
+	}
+	s->ck_db = db;
+	s->ck_run = s->ck_stop = false;
+	s->ck_err[0] = '\0';
+	if (rc == SQLITE_OK && pthread_create(&s->ck_thread, NULL, ckpt_main, s) == 0) {
+		s->ck_started = true;
+		s->wal_frames = s->wal_signalled = 0;
+		/* Replaces the auto-checkpoint (itself a WAL hook). */
+		sqlite3_wal_hook(s->db, wal_hook, s);
+		return;
+	}
+	sqlite3_close(db);
+	s->ck_db = NULL;
+}
+
+static void ckpt_stop(struct store *s)
+{
+	if (!s->ck_started)
+		return;
+	pthread_mutex_lock(&s->ck_mu);
+	s->ck_stop = true;
+	pthread_cond_signal(&s->ck_cv);
+	pthread_mutex_unlock(&s->ck_mu);
+	pthread_join(s->ck_thread, NULL);
+	s->ck_started = false;
+	pthread_mutex_lock(&s->mu);
+	s->ck_cpu_us += s->ck_cpu_cur;
+	s->ck_cpu_cur = 0;
+	pthread_mutex_unlock(&s->mu);
+	sqlite3_close(s->ck_db);
+	s->ck_db = NULL;
+	/* SQLite's auto-checkpoint for what is left to write (deferred
+	 * indexes, the session's end); the close, now of the last connection,
+	 * checkpoints everything and removes the WAL. */
+	sqlite3_wal_autocheckpoint(s->db, WAL_MAX_FRAMES);
+}
+
+/* Writer, after a commit: wake the checkpointer, or checkpoint the rest
+ * when the WAL is full enough to restart; log the checkpointer's errors. */
+static void ckpt_after_commit(struct store *s)
+{
+	if (!s->ck_started)
+		return;
+	int n = s->wal_frames;
+	if (n < s->wal_signalled)
+		s->wal_signalled = 0; /* the WAL started over */
+	bool wake = n - s->wal_signalled >= CKPT_FRAMES;
+	char msg[512] = "";
+	pthread_mutex_lock(&s->ck_mu);
+	if (wake) {
+		s->ck_run = true;
+		s->wal_signalled = n;
+		pthread_cond_signal(&s->ck_cv);
+	}
+	if (s->ck_err[0]) {
+		snprintf(msg, sizeof msg, "%s", s->ck_err);
+		s->ck_err[0] = '\0';
+	}
+	pthread_mutex_unlock(&s->ck_mu);
+	if (msg[0])
+		store_error(s, "%s", msg);
+	if (n >= WAL_MAX_FRAMES) {
+		int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		/* BUSY: the checkpointer is at it; the next commit tries again. */
+		if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+			db_error(s, s->db, rc, "checkpointing the WAL");
+	}
 }
 
 /* Open the file, prepare statements and start a session row. */
@@ -1021,13 +1259,18 @@ static int session_start(struct store *s, char *err, size_t errlen)
 			      &s->deferred, s->mode, s->cmdline, &session_id, err, errlen);
 	if (!db)
 		return -1;
-	char *multi = multi_insert_sql();
+	char *multi = multi_insert_sql("exchange_rows(" EXCHANGE_COLUMNS ")", XROW_MULTI, XROW_COLS - 1);
+	char *multi_id = multi_insert_sql("exchange_rows(" EXCHANGE_COLUMNS ", id)", XROW_MULTI, XROW_COLS);
+	char *rmulti = multi_insert_sql("records(" RECORD_COLUMNS ")", REC_MULTI, REC_COLS);
 	for (int i = 0; i < ST_COUNT; i++) {
-		const char *sql = i == ST_INS_EXCHANGES ? multi : stmt_sql[i];
+		const char *sql = i == ST_INS_EXCHANGES ? multi : i == ST_INS_EXCHANGES_ID ? multi_id
+				: i == ST_INS_RECORDS ? rmulti : stmt_sql[i];
 		int rc = sql ? sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL)
 			     : SQLITE_NOMEM;
 		if (rc != SQLITE_OK) {
 			free(multi);
+			free(multi_id);
+			free(rmulti);
 			snprintf(err, errlen, "%s: preparing a statement: %s", s->path, sqlite3_errmsg(db));
 			finalize_stmts(s);
 			sqlite3_close(db);
@@ -1035,10 +1278,13 @@ static int session_start(struct store *s, char *err, size_t errlen)
 		}
 	}
 	free(multi);
+	free(multi_id);
+	free(rmulti);
 	bound_forget(s);
 	s->session_id = session_id;
 	s->db = db;
 	conn_clear(&s->conns);
+	ckpt_start(s);
 	return 0;
 }
 
@@ -1047,6 +1293,7 @@ static void session_end(struct store *s)
 {
 	if (!s->db)
 		return;
+	ckpt_stop(s);
 	if (s->deferred) {
 		char *em = NULL;
 		int rc = create_indexes(s->db, &em);
@@ -1107,30 +1354,6 @@ static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *p, size_t n)
-{
-	if (p)
-		sqlite3_bind_text(st, i, p, (int)n, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static void bind_i64_if(sqlite3_stmt *st, int i, bool present, int64_t v)
-{
-	if (present)
-		sqlite3_bind_int64(st, i, v);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static void bind_blob_or_null(sqlite3_stmt *st, int i, const void *p, size_t n)
-{
-	if (p)
-		sqlite3_bind_blob(st, i, n ? p : "", (int)n, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 /* The row id of a connection, inserting it on first sight. */
 static int64_t conn_row(struct store *s, const struct exchange_conn *c, int64_t start_us)
 {
@@ -1163,27 +1386,22 @@ struct record_ctx {
 	int failed;
 };
 
-/* Called by the decoder for every record of a Produce request / Fetch response. */
+static void record_values(struct pval *v, const struct extract_record *r);
+static void bind_pvals(sqlite3_stmt *st, struct pval *bound, int first, const struct pval *v,
+		       int ncols);
+
+/* Called by the decoder for every record of a Produce request / Fetch
+ * response the writer decodes itself (the decoding thread was out of
+ * memory). */
 static bool put_record(void *ctx, const struct extract_record *r)
 {
 	struct record_ctx *rc = ctx;
 	struct store *s = rc->s;
 	sqlite3_stmt *st = s->st[ST_INS_RECORD];
-	sqlite3_bind_int64(st, 1, rc->exchange_row);
-	sqlite3_bind_text(st, 2, r->fetch ? "fetch" : "produce", -1, SQLITE_STATIC);
-	bind_text_or_null(st, 3, r->topic, r->topic_len);
-	bind_text_or_null(st, 4, r->topic_id, r->topic_id ? strlen(r->topic_id) : 0);
-	sqlite3_bind_int(st, 5, r->partition);
-	sqlite3_bind_int64(st, 6, r->offset);
-	bind_i64_if(st, 7, r->has_timestamp, r->timestamp);
-	bind_blob_or_null(st, 8, r->key, r->key_len);
-	if (r->value_text)
-		bind_text_or_null(st, 9, (const char *)r->value, r->value_len);
-	else
-		bind_blob_or_null(st, 9, r->value, r->value_len);
-	bind_text_or_null(st, 10, r->headers_json, r->headers_json_len);
-	bind_i64_if(st, 11, r->key_size >= 0, r->key_size);
-	bind_i64_if(st, 12, r->value_size >= 0, r->value_size);
+	struct pval v[REC_COLS];
+	record_values(v, r);
+	v[0] = (struct pval){PV_INT, rc->exchange_row, NULL, 0};
+	bind_pvals(st, s->bound_rone, 1, v, REC_COLS);
 	if (step_bound(s, st, "inserting a record") < 0) {
 		rc->failed = 1;
 		return false;
@@ -1228,77 +1446,164 @@ static void row_values(struct pval *v, const struct exchange *x, const struct ex
 	pv_bytes(&v[15], PV_TEXT, d->request_json, d->request_json_len);
 	pv_bytes(&v[16], PV_TEXT, d->response_json, d->response_json_len);
 	const char *en = d->error_code ? schema_error_name(d->error_code) : NULL;
-	pv_bytes(&v[17], PV_TEXT, en, en ? strlen(en) : 0);
+	pv_bytes(&v[17], PV_CTEXT, en, en ? strlen(en) : 0);
+	pv_int(&v[XROW_ID], false, 0);
 }
 
-/* Exchanges with records are decoded on the writer thread: their records
- * are written right after their row, from the same decoding. */
-static bool writer_decodes(const struct store *s, const struct exchange *x)
+/* The values of a record row; v[0] (the exchange's row id) is left NULL
+ * for the writer. */
+static void record_values(struct pval *v, const struct extract_record *r)
 {
-	return s->o.keep_records && (x->api_key == 0 || x->api_key == 1); /* Produce, Fetch */
+	pv_int(&v[0], false, 0);
+	pv_bytes(&v[1], PV_CTEXT, r->fetch ? "fetch" : "produce", r->fetch ? 5 : 7);
+	pv_bytes(&v[2], PV_TEXT, r->topic, r->topic_len);
+	pv_bytes(&v[3], PV_TEXT, r->topic_id, r->topic_id ? strlen(r->topic_id) : 0);
+	pv_int(&v[4], true, r->partition);
+	pv_int(&v[5], true, r->offset);
+	pv_int(&v[6], r->has_timestamp, r->timestamp);
+	pv_bytes(&v[7], PV_BLOB, r->key, r->key_len);
+	pv_bytes(&v[8], r->value_text ? PV_TEXT : PV_BLOB, r->value, r->value_len);
+	pv_bytes(&v[9], PV_TEXT, r->headers_json, r->headers_json_len);
+	pv_int(&v[10], r->key_size >= 0, r->key_size);
+	pv_int(&v[11], r->value_size >= 0, r->value_size);
 }
 
-/* Decoding thread: the row of one exchange, with its texts and blobs
- * copied. NULL when out of memory (the writer then decodes it itself). */
-static struct decoded *decode_row(struct extract *ex, const struct exchange *x)
+/* Decoding thread scratch: the records of one exchange, before copying. */
+struct rec_scratch {
+	struct pval *v;
+	size_t n, cap;   /* records */
+	bool failed;
+};
+
+static bool collect_record(void *ctx, const struct extract_record *r)
+{
+	struct rec_scratch *rs = ctx;
+	if (rs->n == rs->cap) {
+		size_t nc = rs->cap ? rs->cap * 2 : 64;
+		struct pval *nv = realloc(rs->v, nc * REC_COLS * sizeof *nv);
+		if (!nv) {
+			rs->failed = true;
+			return false;
+		}
+		rs->v = nv;
+		rs->cap = nc;
+	}
+	record_values(rs->v + rs->n++ * REC_COLS, r);
+	return true;
+}
+
+/* Copy the texts and blobs of nrows rows of ncols values to *p, pointing
+ * the values there. A value with the same source as the row before's in
+ * its column (the topic of the records of one partition) shares its copy,
+ * so that bind_pvals can skip binding it again. */
+static void copy_pvals(struct pval *v, size_t nrows, int ncols, uint8_t **p)
+{
+	const void *src[REC_COLS > XROW_COLS ? REC_COLS : XROW_COLS] = {NULL};
+	for (size_t r = 0; r < nrows; r++, v += ncols) {
+		for (int c = 0; c < ncols; c++) {
+			if ((v[c].type != PV_TEXT && v[c].type != PV_BLOB) || !v[c].len)
+				continue;
+			if (r && v[c].p == src[c] && v[c - ncols].type == v[c].type &&
+			    v[c - ncols].len == v[c].len) {
+				v[c].p = v[c - ncols].p;
+				continue;
+			}
+			src[c] = v[c].p;
+			memcpy(*p, v[c].p, v[c].len);
+			v[c].p = *p;
+			*p += v[c].len;
+		}
+	}
+}
+
+static size_t pvals_bytes(const struct pval *v, size_t n)
+{
+	size_t b = 0;
+	for (size_t c = 0; c < n; c++)
+		if (v[c].type == PV_TEXT || v[c].type == PV_BLOB)
+			b += v[c].len;
+	return b;
+}
+
+/* Decoding thread: the row of one exchange and its records, with their
+ * texts and blobs copied, in one allocation. NULL when out of memory (the
+ * writer then decodes it itself). */
+static struct decoded *decode_row(struct extract *ex, struct rec_scratch *rs,
+				  const struct exchange *x)
 {
 	struct extract_out d;
 	extract_exchange(ex, x, &d);
 	struct pval v[XROW_COLS];
 	row_values(v, x, &d);
-	size_t n = 0;
-	for (int c = 0; c < XROW_COLS; c++)
-		if (v[c].type == PV_TEXT || v[c].type == PV_BLOB)
-			n += v[c].len;
-	struct decoded *dec = malloc(sizeof *dec + n);
+	rs->n = 0;
+	rs->failed = false;
+	if (d.has_records) {
+		extract_records(ex, collect_record, rs);
+		if (rs->failed)
+			return NULL;
+	}
+	size_t nv = rs->n * REC_COLS;
+	size_t n = pvals_bytes(v, XROW_COLS) + pvals_bytes(rs->v, nv);
+	struct decoded *dec = malloc(sizeof *dec + nv * sizeof(struct pval) + n);
 	if (!dec)
 		return NULL;
-	uint8_t *p = dec->bytes;
-	for (int c = 0; c < XROW_COLS; c++) {
-		dec->v[c] = v[c];
-		if ((v[c].type == PV_TEXT || v[c].type == PV_BLOB) && v[c].len) {
-			memcpy(p, v[c].p, v[c].len);
-			dec->v[c].p = p;
-			p += v[c].len;
-		}
+	/* The values of the records first (aligned), then the bytes. */
+	struct pval *rec = (struct pval *)(void *)dec->bytes;
+	uint8_t *p = dec->bytes + nv * sizeof(struct pval);
+	memcpy(dec->v, v, sizeof v);
+	copy_pvals(dec->v, 1, XROW_COLS, &p);
+	dec->nrec = rs->n;
+	dec->rec = nv ? rec : NULL;
+	if (nv) {
+		memcpy(rec, rs->v, nv * sizeof *rec);
+		copy_pvals(rec, rs->n, REC_COLS, &p);
 	}
 	return dec;
 }
 
-/* What a statement's integer and NULL parameters hold (`bound`, one per
- * parameter): SQLite keeps bindings across sqlite3_reset, and most of a
- * row's integers (session, connection, API, version, error code, flags)
- * repeat from one row to the next, so only those that changed are bound
- * again (a bind costs about as much as the row's own share of the
- * statement's opcodes). Texts and blobs point into the item and are always
- * bound. Reset (all PV_TEXT, i.e. unknown) whenever statements are
- * prepared. */
-static void bind_pvals(sqlite3_stmt *st, struct pval *bound, int first, const struct pval *v)
+/* What a statement's parameters hold (`bound`, one per parameter): SQLite
+ * keeps bindings across sqlite3_reset, and most of a row's integers
+ * (session, connection, API, version, error code, flags; a record's
+ * exchange, partition) repeat from one row to the next, so only those that
+ * changed are bound again (a bind costs about as much as the row's own
+ * share of the statement's opcodes). The same goes for a text or blob at the
+ * same address and length as the one bound (a record's direction and topic,
+ * an error name): SQLITE_STATIC binds only the pointer, which SQLite reads
+ * when the statement runs, so an equal pointer means the value to insert,
+ * whatever the address held before. Reset (all PV_UNKNOWN) whenever
+ * statements are prepared. */
+static void bind_pvals(sqlite3_stmt *st, struct pval *bound, int first, const struct pval *v,
+		       int ncols)
 {
-	for (int c = 0; c < XROW_COLS; c++) {
+	for (int c = 0; c < ncols; c++) {
 		int i = first + c;
 		struct pval *b = &bound[c];
+		const struct pval *x = &v[c];
 		/* A zero-length text or blob needs a non-NULL pointer (NULL binds SQL NULL). */
-		const void *p = v[c].len ? v[c].p : "";
+		const void *p = x->len ? x->p : "";
+		if (b->type == x->type &&
+		    (x->type == PV_NULL || (x->type == PV_INT ? b->i == x->i : b->p == p && b->len == x->len)))
+			continue;
 		int rc = SQLITE_OK;
-		switch (v[c].type) {
+		switch (x->type) {
 		case PV_NULL:
-			if (b->type != PV_NULL)
-				rc = sqlite3_bind_null(st, i);
+			rc = sqlite3_bind_null(st, i);
 			break;
 		case PV_INT:
-			if (b->type != PV_INT || b->i != v[c].i)
-				rc = sqlite3_bind_int64(st, i, v[c].i);
+			rc = sqlite3_bind_int64(st, i, x->i);
 			break;
 		case PV_TEXT:
-			sqlite3_bind_text(st, i, p, (int)v[c].len, SQLITE_STATIC);
+		case PV_CTEXT:
+			rc = sqlite3_bind_text(st, i, p, (int)x->len, SQLITE_STATIC);
 			break;
 		case PV_BLOB:
-			sqlite3_bind_blob(st, i, p, (int)v[c].len, SQLITE_STATIC);
+			rc = sqlite3_bind_blob(st, i, p, (int)x->len, SQLITE_STATIC);
+			break;
+		case PV_UNKNOWN:
 			break;
 		}
-		b->type = rc == SQLITE_OK ? v[c].type : PV_TEXT;
-		b->i = v[c].i;
+		*b = rc == SQLITE_OK ? (struct pval){x->type, x->i, p, x->len}
+				     : (struct pval){PV_UNKNOWN, 0, NULL, 0};
 	}
 }
 
@@ -1309,58 +1614,189 @@ static void item_free(struct item *it)
 	free(it);
 }
 
+/* Writer: done with an item; the decoding thread frees it (queue_pop
+ * hands the list over). */
+static void item_done(struct store *s, struct item *it)
+{
+	if (!s->done)
+		s->done_tail = it;
+	it->next = s->done;
+	s->done = it;
+}
+
 /* Forget the waiting rows (their batch failed, or they were written). */
 static void rows_discard(struct store *s)
 {
 	for (unsigned k = 0; k < s->rows.n; k++)
-		item_free(s->rows.it[k]);
+		item_done(s, s->rows.it[k]);
 	s->rows.n = 0;
+	s->rows.with_id = false;
+}
+
+/* Forget the waiting records (their batch failed, or they were written). */
+static void recs_discard(struct store *s)
+{
+	for (struct item *it = s->recs.head, *next; it; it = next) {
+		next = it->next;
+		item_done(s, it);
+	}
+	s->recs = (struct xrecs){NULL, NULL, 0, 0};
+}
+
+/* INSERT the waiting records: REC_MULTI in one statement while there are
+ * that many, then (when `all`) the rest one by one; with `all` false the
+ * rest waits for more. */
+static int recs_flush(struct store *s, bool all)
+{
+	struct xrecs *q = &s->recs;
+	while (q->n >= REC_MULTI || (all && q->n)) {
+		bool multi = q->n >= REC_MULTI;
+		unsigned k = multi ? REC_MULTI : 1;
+		sqlite3_stmt *st = s->st[multi ? ST_INS_RECORDS : ST_INS_RECORD];
+		struct pval *bound = multi ? s->bound_rmulti : s->bound_rone;
+		for (unsigned j = 0; j < k; j++) {
+			struct decoded *dec = q->head->dec;
+			bind_pvals(st, bound + j * REC_COLS, (int)j * REC_COLS + 1,
+				   dec->rec + q->done * REC_COLS, REC_COLS);
+			if (++q->done == dec->nrec) {
+				/* The item stays until the statement has run: it
+				 * holds the bound values. */
+				struct item *it = q->head;
+				q->head = it->next;
+				it->next = NULL;
+				if (!q->head)
+					q->tail = NULL;
+				q->done = 0;
+				item_done(s, it);
+			}
+		}
+		q->n -= k;
+		if (step_bound(s, st, multi ? "inserting records" : "inserting a record") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Writer: the items of an exchange with records, whose row is written,
+ * wait in s->recs for their records' INSERT. */
+static void recs_push(struct store *s, struct item *it)
+{
+	it->next = NULL;
+	if (s->recs.tail)
+		s->recs.tail->next = it;
+	else
+		s->recs.head = it;
+	s->recs.tail = it;
+	s->recs.n += it->dec->nrec;
 }
 
 /* INSERT the waiting exchange rows: XROW_MULTI in one statement, fewer one
- * by one. Their items outlive each step, so the binds need no copies. */
+ * by one. Their items outlive each step, so the binds need no copies. Then
+ * the records of those that have some wait in s->recs. */
 static int rows_flush(struct store *s)
 {
 	struct xrows *r = &s->rows;
 	int rc = 0;
+	if (!r->n)
+		return 0;
+	int cols = r->with_id ? XROW_COLS : XROW_COLS - 1;
 	if (r->n == XROW_MULTI) {
-		sqlite3_stmt *st = s->st[ST_INS_EXCHANGES];
+		sqlite3_stmt *st = s->st[r->with_id ? ST_INS_EXCHANGES_ID : ST_INS_EXCHANGES];
+		struct pval *bound = r->with_id ? s->bound_multi_id : s->bound_multi;
 		for (unsigned k = 0; k < r->n; k++)
-			bind_pvals(st, s->bound_multi + k * XROW_COLS, (int)k * XROW_COLS + 1,
-				   r->it[k]->dec->v);
+			bind_pvals(st, bound + k * cols, (int)k * cols + 1, r->it[k]->dec->v, cols);
 		rc = step_bound(s, st, "inserting exchanges");
 	} else {
+		sqlite3_stmt *st = s->st[r->with_id ? ST_INS_EXCHANGE_ID : ST_INS_EXCHANGE];
+		struct pval *bound = r->with_id ? s->bound_one_id : s->bound_one;
 		for (unsigned k = 0; k < r->n && rc == 0; k++) {
-			bind_pvals(s->st[ST_INS_EXCHANGE], s->bound_one, 1, r->it[k]->dec->v);
-			rc = step_bound(s, s->st[ST_INS_EXCHANGE], "inserting an exchange");
+			bind_pvals(st, bound, 1, r->it[k]->dec->v, cols);
+			rc = step_bound(s, st, "inserting an exchange");
 		}
 	}
-	rows_discard(s);
-	return rc;
+	if (rc < 0) {
+		rows_discard(s);
+		return -1;
+	}
+	s->next_id = sqlite3_last_insert_rowid(s->db) + 1;
+	s->next_id_known = true;
+	for (unsigned k = 0; k < r->n; k++) {
+		if (r->it[k]->dec->nrec)
+			recs_push(s, r->it[k]);
+		else
+			item_done(s, r->it[k]);
+	}
+	r->n = 0;
+	r->with_id = false;
+	return recs_flush(s, false);
+}
+
+/* The id the next exchange row gets. SQLite numbers a row the largest id
+ * + 1, the writer holds the write lock for the whole batch, and rows are
+ * inserted in queue order: the id after the last row inserted, plus the
+ * rows waiting. At the start of a batch (another recorder may have written
+ * since the last), the largest id in the file + 1. An exchange with records
+ * gets its id bound explicitly, so that its records can name it before it is
+ * inserted: were the count ever wrong, the INSERT would fail on the
+ * duplicate id (and the batch be counted lost), never attach records to the
+ * wrong exchange. */
+static int next_row_id(struct store *s, int64_t *id)
+{
+	if (!s->next_id_known) {
+		sqlite3_stmt *st = s->st[ST_MAX_ID];
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			s->next_id = sqlite3_column_int64(st, 0) + 1;
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW) {
+			db_error(s, s->db, rc, "reading the last exchange id");
+			return -1;
+		}
+		s->next_id_known = true;
+	}
+	*id = s->next_id + s->rows.n;
+	return 0;
 }
 
 /* Write one exchange, taking the item: a decoded row waits in s->rows for
- * a multi-row INSERT; an exchange with records (or one the decoding thread
- * had no memory for) is decoded here and written at once, since its records
- * need its row id. Returns the number of records written, or -1. */
+ * a multi-row INSERT; if it has records, they wait after it in s->recs for
+ * a multi-row INSERT of records, naming the row by the id it is given (see
+ * next_row_id). An exchange the decoding thread had no memory for is
+ * decoded here and written at once, after the rows and records waiting (ids
+ * follow the queue order), records too. Returns the number of records
+ * written or queued, or -1. */
 static int write_exchange(struct store *s, struct item *it)
 {
 	const struct exchange *x = &it->x;
 	int64_t conn = conn_row(s, &it->conn, 0);
 	if (conn < 0) {
-		item_free(it);
+		item_done(s, it);
 		return -1;
 	}
-	if (it->dec) {
-		pv_int(&it->dec->v[0], true, s->session_id);
-		pv_int(&it->dec->v[1], true, conn);
+	struct decoded *dec = it->dec;
+	if (dec) {
+		pv_int(&dec->v[0], true, s->session_id);
+		pv_int(&dec->v[1], true, conn);
+		size_t nrec = dec->nrec;
+		if (nrec) {
+			int64_t id;
+			if (next_row_id(s, &id) < 0) {
+				item_done(s, it);
+				return -1;
+			}
+			pv_int(&dec->v[XROW_ID], true, id);
+			for (size_t k = 0; k < nrec; k++)
+				pv_int(&dec->rec[k * REC_COLS], true, id);
+			s->rows.with_id = true;
+		}
 		s->rows.it[s->rows.n++] = it;
 		if (s->rows.n == XROW_MULTI && rows_flush(s) < 0)
 			return -1;
-		return 0;
+		return (int)nrec;
 	}
-	/* Rows are numbered in queue order: those waiting go first. */
 	int r = rows_flush(s);
+	if (r == 0)
+		r = recs_flush(s, true);
 	struct extract_out d;
 	struct pval v[XROW_COLS];
 	if (r == 0) {
@@ -1368,15 +1804,18 @@ static int write_exchange(struct store *s, struct item *it)
 		row_values(v, x, &d);
 		pv_int(&v[0], true, s->session_id);
 		pv_int(&v[1], true, conn);
-		bind_pvals(s->st[ST_INS_EXCHANGE], s->bound_one, 1, v);
+		bind_pvals(s->st[ST_INS_EXCHANGE], s->bound_one, 1, v, XROW_COLS - 1);
 		r = step_bound(s, s->st[ST_INS_EXCHANGE], "inserting an exchange");
 	}
 	struct record_ctx rc = {s, 0, 0, 0};
-	if (r == 0 && d.has_records && s->o.keep_records) {
+	if (r == 0) {
 		rc.exchange_row = sqlite3_last_insert_rowid(s->db);
-		extract_records(s->ex, put_record, &rc);
+		s->next_id = rc.exchange_row + 1;
+		s->next_id_known = true;
+		if (d.has_records && s->o.keep_records)
+			extract_records(s->ex, put_record, &rc);
 	}
-	item_free(it);
+	item_done(s, it);
 	return r < 0 || rc.failed ? -1 : rc.nrecords;
 }
 
@@ -1430,7 +1869,7 @@ static int write_item(struct store *s, struct item *it)
 	if (it->kind == ITEM_EXCHANGE)
 		return write_exchange(s, it);
 	int r = write_event(s, it);
-	item_free(it);
+	item_done(s, it);
 	return r;
 }
 
@@ -1441,25 +1880,36 @@ static int write_item(struct store *s, struct item *it)
 
 /* Decoding thread: take a chunk of items from the queue, decode the
  * exchanges' rows outside the lock, pass the chunk on to the writer. */
-/* Each store thread lowers its own priority when asked (store_opts.
- * thread_nice). Failure only costs the caller's throughput. */
-static void thread_priority(const struct store *s)
+static void free_list(struct item *it)
 {
-	if (s->o.thread_nice != 0)
-		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->o.thread_nice);
+	for (struct item *next; it; it = next) {
+		next = it->next;
+		item_free(it);
+	}
 }
 
 static void *decoder_main(void *arg)
 {
 	struct store *s = arg;
+	struct rec_scratch rs = {NULL, 0, 0, false};
 	thread_priority(s);
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		while (!s->head && !s->stopping) {
+			if (s->to_free) {
+				struct item *f = s->to_free;
+				s->to_free = NULL;
+				pthread_mutex_unlock(&s->mu);
+				free_list(f);
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
 			s->decoder_waiting = true;
 			pthread_cond_wait(&s->nonempty, &s->mu);
 			s->decoder_waiting = false;
 		}
+		struct item *garbage = s->to_free;
+		s->to_free = NULL;
 		/* The chunk still counts in q_exchanges / q_bytes until the writer
 		 * takes it: the bounds cover the decoding stage too. */
 		struct item *first = s->head, *last = NULL;
@@ -1476,6 +1926,7 @@ static void *decoder_main(void *arg)
 			s->decoder_done = true;
 			pthread_cond_broadcast(&s->dnonempty);
 			pthread_mutex_unlock(&s->mu);
+			free_list(garbage);
 			break;
 		}
 		s->head = last->next;
@@ -1484,9 +1935,10 @@ static void *decoder_main(void *arg)
 		last->next = NULL;
 		pthread_mutex_unlock(&s->mu);
 
+		free_list(garbage);
 		for (struct item *it = first; it; it = it->next)
-			if (it->kind == ITEM_EXCHANGE && !writer_decodes(s, &it->x))
-				it->dec = decode_row(s->dex, &it->x);
+			if (it->kind == ITEM_EXCHANGE)
+				it->dec = decode_row(s->dex, &rs, &it->x);
 
 		struct timespec cpu;
 		bool have_cpu = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0;
@@ -1508,7 +1960,21 @@ static void *decoder_main(void *arg)
 			pthread_cond_signal(&s->dnonempty);
 		pthread_mutex_unlock(&s->mu);
 	}
+	free(rs.v);
 	return NULL;
+}
+
+/* Writer, under mu: pass the items done with to the decoding thread,
+ * waking it if it sleeps (it frees them before sleeping again). */
+static void items_hand_over(struct store *s)
+{
+	if (!s->done)
+		return;
+	s->done_tail->next = s->to_free;
+	s->to_free = s->done;
+	s->done = NULL;
+	if (s->decoder_waiting)
+		pthread_cond_signal(&s->nonempty);
 }
 
 /* Writer: take the next decoded item, waiting until `deadline` (NULL:
@@ -1536,6 +2002,7 @@ static struct item *queue_pop(struct store *s, const struct timespec *deadline)
 			if (s->producers_waiting)
 				pthread_cond_broadcast(&s->notfull);
 		}
+		items_hand_over(s);
 		pthread_mutex_unlock(&s->mu);
 	}
 	struct item *it = s->local;
@@ -1562,6 +2029,7 @@ static void run_batch(struct store *s)
 	if (!s->db)
 		try_reopen(s);
 	s->batch_no++;
+	s->next_id_known = false;
 	bool in_txn = false, failed = false, reopen = false;
 	uint64_t flush_ticket = 0;
 	unsigned n = 0, nx = 0, nrec = 0;
@@ -1580,12 +2048,12 @@ static void run_batch(struct store *s)
 			break;
 		if (it->kind == ITEM_FLUSH) {
 			flush_ticket = it->n0;
-			item_free(it);
+			item_done(s, it);
 			break;
 		}
 		if (it->kind == ITEM_REOPEN) {
 			reopen = true;
-			item_free(it);
+			item_done(s, it);
 			break;
 		}
 		bool exchange = it->kind == ITEM_EXCHANGE;
@@ -1600,7 +2068,7 @@ static void run_batch(struct store *s)
 				nrec += (unsigned)r;
 		} else {
 			failed = true;
-			item_free(it);
+			item_done(s, it);
 		}
 		/* After an error in an open file, stop: the rest is tried in the next batch. */
 		if (failed && s->db)
@@ -1608,11 +2076,14 @@ static void run_batch(struct store *s)
 		if (n >= s->o.batch_rows || mono_ms() >= end_ms)
 			break;
 	}
-	if (in_txn && !failed && rows_flush(s) < 0)
+	if (in_txn && !failed && (rows_flush(s) < 0 || recs_flush(s, true) < 0))
 		failed = true;
 	if (in_txn && !failed && step_done(s, s->st[ST_COMMIT], "committing") < 0)
 		failed = true;
+	else if (in_txn && !failed)
+		ckpt_after_commit(s);
 	rows_discard(s);
+	recs_discard(s);
 	if (failed && s->db) {
 		if (!sqlite3_get_autocommit(s->db))
 			sqlite3_step(s->st[ST_ROLLBACK]), sqlite3_reset(s->st[ST_ROLLBACK]);
@@ -1687,17 +2158,16 @@ static void *writer_main(void *arg)
 static void store_free(struct store *s)
 {
 	rows_discard(s);
-	struct item *lists[3] = {s->head, s->dhead, s->local};
-	for (int i = 0; i < 3; i++) {
-		for (struct item *it = lists[i], *next; it; it = next) {
-			next = it->next;
-			item_free(it);
-		}
-	}
+	recs_discard(s);
+	struct item *lists[5] = {s->head, s->dhead, s->local, s->done, s->to_free};
+	for (int i = 0; i < 5; i++)
+		free_list(lists[i]);
 	extract_free(s->ex);
 	extract_free(s->dex);
 	conn_clear(&s->conns);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->ck_mu);
+	pthread_cond_destroy(&s->ck_cv);
 	pthread_cond_destroy(&s->nonempty);
 	pthread_cond_destroy(&s->notfull);
 	pthread_cond_destroy(&s->flushed_cv);
@@ -1746,6 +2216,8 @@ struct store *store_open(const char *path, const struct store_opts *o, const cha
 	if (!s->o.busy_ms)
 		s->o.busy_ms = 5000;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->ck_mu, NULL);
+	pthread_cond_init(&s->ck_cv, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1930,7 +2402,7 @@ void store_get_counters(struct store *s, struct store_counters *c)
 	c->dropped = s->dropped;
 	c->errors = s->errors;
 	c->batches = s->batches;
-	c->cpu_us = s->cpu_us + s->decoder_cpu_us;
+	c->cpu_us = s->cpu_us + s->decoder_cpu_us + s->ck_cpu_us + s->ck_cpu_cur;
 	c->writer_cpu_us = s->cpu_us;
 	snprintf(c->last_error, sizeof c->last_error, "%s", s->last_error);
 	pthread_mutex_unlock(&s->mu);

@@ -3,7 +3,8 @@
  * once; the store's decoding thread decodes them (codec + records, through
  * the report module, so the stored JSON is what `kafkatap decode --json`
  * prints) and its writer thread writes them in batched transactions (WAL,
- * synchronous=NORMAL, prepared multi-row statements). The event loop of the
+ * synchronous=NORMAL, prepared multi-row statements); a checkpointer thread
+ * copies the WAL into the database file beside it. The event loop of the
  * proxy never waits on decoding or on disk unless it asked to
  * (STORE_FULL_BLOCK).
  *
@@ -124,7 +125,7 @@ struct store_counters {
 	uint64_t dropped;         /* refused by store_append (queue full / no memory) */
 	uint64_t errors;          /* exchanges lost to write errors, plus failed operations */
 	uint64_t batches;         /* transactions committed */
-	uint64_t cpu_us;          /* CPU time of the store's threads so far (decoding + writer) */
+	uint64_t cpu_us;          /* CPU time of the store's threads so far (decoding + writer + checkpointer) */
 	uint64_t writer_cpu_us;   /* of which the writer (SQLite) thread */
 	char last_error[512];     /* "" when none */
 };

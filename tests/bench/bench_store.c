@@ -4,10 +4,10 @@
  * (STORE_FULL_BLOCK, so nothing is dropped and the rate is the writer
  * thread's: decoding, JSON, SQLite) and stops the clock when store_close has
  * committed everything. Prints a markdown table: exchanges/s (wall clock),
- * records/s, the CPU time per exchange of the store's two threads together
- * and of the SQLite (writer) thread alone, the rate the slower of the two
- * threads would sustain on a free core, file size per exchange, and the
- * process's peak RSS.
+ * records/s, the CPU time per exchange of the store's threads together
+ * (decoding, writer, checkpointer) and of the SQLite (writer) thread alone,
+ * the rate the slower of writer and the rest would sustain on a free core
+ * each, file size per exchange, and the process's peak RSS.
  *
  * usage: bench_store [-n EXCHANGES] [-d DIR] [-s SCENARIO-NUMBER] [-k]
  *   -n  exchanges per scenario (default 500000; scenarios with records use N/5)
@@ -188,8 +188,9 @@ static void run(const struct scenario *sc, int num, long n, const char *dir)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	/* CPU time per exchange depends less on what else the machine runs than
-	 * the wall clock: 1e6 / the slower thread's is the rate the two threads
-	 * (decoding, SQLite) would sustain with a free core each. */
+	 * the wall clock: 1e6 / the slower's is the rate the writer (SQLite) and
+	 * the other threads (decoding, checkpoints; mostly decoding) would
+	 * sustain with a free core each. */
 	double cpu = (double)c.cpu_us / (double)n, wcpu = (double)c.writer_cpu_us / (double)n;
 	double slow = wcpu > cpu - wcpu ? wcpu : cpu - wcpu;
 	printf("| %s | %ld | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f | %ld |%s\n", sc->name, n,

@@ -1,6 +1,8 @@
 /* Unit tests for the SQLite store (src/store): a round trip of hand-made
  * frames (Heartbeat, Produce with a record batch, Fetch, an unanswered
- * request) read back with SQL; file mode 0600; the queue-full policies;
+ * request) read back with SQL; row and record order through the multi-row
+ * inserts; WAL checkpoints while recording; file mode 0600; the queue-full
+ * policies;
  * redaction of SASL secrets and record values; reopen (log rotation);
  * migration from schema version 1; files that are not kafkatap databases;
  * a full disk (the max_db_bytes cap, and a tiny tmpfs when mounting is
@@ -521,6 +523,130 @@ static void test_row_order(void)
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges WHERE api_key = 12 AND"
 			       " (api_name <> 'Heartbeat' OR request_size <> length(request_raw)"
 			       " OR NOT json_valid(request_json))"), 0);
+	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
+	sqlite3_close(db);
+}
+
+/* Records are INSERTed several at a time, across exchanges and across the
+ * multi-row and one-by-one statements: each record keeps its own exchange's
+ * row id, in order. Produce requests of two records each, some batches
+ * ending in the middle of a group. */
+static void test_records_multi(void)
+{
+	const char *path = path_in("recs.db");
+	struct store_opts o;
+	store_opts_default(&o);
+	o.batch_rows = 45;
+	char err[512];
+	struct store *s = store_open(path, &o, "decode", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	int n = 300, nproduce = 0;
+	for (int i = 0; i < n; i++) {
+		bool produce = i % 5 != 3;
+		struct exchange x = produce ? mkx(&conn7, 0, 3, i, &pr_req, &pr_resp, 1700000000000000LL + i)
+					    : mkx(&conn7, 12, 0, i, &hb_req, &hb_resp, 1700000000000000LL + i);
+		nproduce += produce;
+		CHECK(store_append(s, &x));
+		if (i == 77)
+			CHECK_EQ_INT(store_flush(s), 0);
+	}
+	struct store_counters c;
+	CHECK_EQ_INT(store_close_counters(s, &c), 0);
+	CHECK_EQ_INT(c.records, 2 * nproduce);
+	sqlite3 *db = dbopen(path);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records"), 2 * nproduce);
+	/* Every record belongs to a Produce exchange, two each, offsets 0 and 1
+	 * in record id order, and record ids follow exchange ids. */
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records r JOIN exchanges e ON e.id = r.exchange_id"
+			       " WHERE e.api_key = 0 AND e.seq % 5 <> 3"), 2 * nproduce);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM (SELECT exchange_id, count(*) AS n, min(id) AS a,"
+			       " max(id) AS b, min(\"offset\") AS o0, max(\"offset\") AS o1 FROM records"
+			       " GROUP BY exchange_id) WHERE n <> 2 OR b <> a + 1 OR o0 <> 0 OR o1 <> 1"), 0);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records a JOIN records b ON b.id = a.id + 1"
+			       " WHERE b.exchange_id < a.exchange_id OR (b.exchange_id = a.exchange_id"
+			       " AND b.\"offset\" <> a.\"offset\" + 1)"), 0);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records WHERE topic <> 'orders' OR partition <> 2"
+			       " OR direction <> 'produce' OR key_size IS NULL OR headers_json IS NULL"), 0);
+	CHECK_EQ_STR(q_text(db, "SELECT group_concat(CAST(value AS TEXT), ',') FROM"
+			    " (SELECT value FROM records WHERE exchange_id = (SELECT min(id) FROM exchanges"
+			    " WHERE api_key = 0) ORDER BY id)"), "v1,value-two");
+	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
+	sqlite3_close(db);
+}
+
+/* Two recorders on one file take turns: each batch numbers its rows after
+ * what the other wrote, and records still name their own exchange. */
+static void test_records_two_writers(void)
+{
+	const char *path = path_in("recs2.db");
+	char err[512];
+	struct store *a = store_open(path, NULL, "proxy", 0, NULL, err, sizeof err);
+	struct store *b = store_open(path, NULL, "proxy", 0, NULL, err, sizeof err);
+	CHECK(a != NULL && b != NULL);
+	if (!a || !b)
+		return;
+	for (int i = 0; i < 60; i++) {
+		struct store *s = i % 2 ? b : a;
+		for (int j = 0; j < 3; j++) {
+			struct exchange x = j == 1 ? mkx(&conn7, 12, 0, 10 * i + j, &hb_req, &hb_resp, 1700000000000000LL + i)
+						   : mkx(&conn7, 0, 3, 10 * i + j, &pr_req, &pr_resp, 1700000000000000LL + i);
+			CHECK(store_append(s, &x));
+		}
+		CHECK_EQ_INT(store_flush(s), 0);
+	}
+	CHECK_EQ_INT(store_close(a), 0);
+	CHECK_EQ_INT(store_close(b), 0);
+	sqlite3 *db = dbopen(path);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges"), 180);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records"), 240);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges e WHERE api_key = 0 AND"
+			       " (SELECT count(*) FROM records r WHERE r.exchange_id = e.id) <> 2"), 0);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges WHERE id <> (SELECT count(*) FROM exchanges e2"
+			       " WHERE e2.correlation_id / 10 < exchanges.correlation_id / 10 OR"
+			       " (e2.correlation_id / 10 = exchanges.correlation_id / 10 AND"
+			       " e2.correlation_id <= exchanges.correlation_id))"), 0);
+	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
+	sqlite3_close(db);
+}
+
+/* WAL checkpoints run on the checkpointer thread while recording: pages
+ * reach the database file before the close, readers see every committed
+ * exchange meanwhile, and the close checkpoints the rest and removes the
+ * WAL. */
+static void test_checkpointer(void)
+{
+	const char *path = path_in("ckpt.db");
+	char err[512];
+	struct store *s = store_open(path, NULL, "proxy", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	int n = 20000; /* about 6 MB, more than the checkpointer's step */
+	for (int i = 0; i < n; i++) {
+		struct exchange x = mkx(&conn7, 12, 0, i, &hb_req, &hb_resp, 1700000000000000LL + i);
+		CHECK(store_append(s, &x));
+	}
+	CHECK_EQ_INT(store_flush(s), 0);
+	struct stat st;
+	bool copied = false;
+	for (int t = 0; t < 500 && !copied; t++) {
+		copied = stat(path, &st) == 0 && st.st_size > 1024 * 1024;
+		if (!copied)
+			usleep(10000);
+	}
+	CHECK(copied);
+	CHECK(access(path_in("ckpt.db-wal"), F_OK) == 0);
+	sqlite3 *db = dbopen(path);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges"), n);
+	sqlite3_close(db);
+	CHECK_EQ_INT(store_close(s), 0);
+	CHECK(access(path_in("ckpt.db-wal"), F_OK) != 0);
+	CHECK(stat(path, &st) == 0);
+	CHECK_EQ_INT(st.st_mode & 0777, 0600);
+	db = dbopen(path);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges"), n);
 	CHECK_EQ_STR(q_text(db, "PRAGMA integrity_check"), "ok");
 	sqlite3_close(db);
 }
@@ -1206,6 +1332,9 @@ int main(void)
 	test_round_trip();
 	test_connection_node();
 	test_row_order();
+	test_records_multi();
+	test_records_two_writers();
+	test_checkpointer();
 	test_queue_drop();
 	test_redaction();
 	test_reopen();
