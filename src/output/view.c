@@ -262,30 +262,37 @@ struct memo {
 	uint8_t d[24];
 };
 
-/* Write v at o (room for 24 bytes) and return the end. */
+/* Write v at o (room for 24 bytes) and return the end. The digits are
+ * copied to o before any is changed, and changed in both places: reading
+ * m->d right after storing into it would stall on the store. */
 static inline uint8_t *memo_put(uint8_t *o, struct memo *m, int64_t v)
 {
-	if (m->ok && v != m->v) {
+	if (m->ok) {
+		if (v == m->v) {
+			memcpy(o, m->d, sizeof m->d);
+			return o + m->len;
+		}
 		if (m->v >= 0 && m->v < INT64_MAX && v == m->v + 1) {
 			/* Count up in decimal; all nines grows a digit: start over. */
 			int k = m->len - 1;
 			while (k >= 0 && m->d[k] == '9')
-				m->d[k--] = '0';
-			if (k >= 0)
-				m->d[k]++;
-			else
-				m->ok = false;
-		} else {
-			m->ok = false;
+				k--;
+			if (k >= 0) {
+				memcpy(o, m->d, sizeof m->d);
+				o[k] = ++m->d[k];
+				for (int j = k + 1; j < m->len; j++)
+					o[j] = m->d[j] = '0';
+				m->v = v;
+				return o + m->len;
+			}
 		}
 	}
-	if (!m->ok) {
-		m->len = (uint8_t)(put_i64_at(m->d, v) - m->d);
-		m->ok = true;
-	}
+	uint8_t *e = put_i64_at(o, v);
+	m->len = (uint8_t)(e - o);
+	memcpy(m->d, o, sizeof m->d);
 	m->v = v;
-	memcpy(o, m->d, sizeof m->d);
-	return o + m->len;
+	m->ok = true;
+	return e;
 }
 
 /* Records left unexpanded (records.h, "Lazy records"), written as the
