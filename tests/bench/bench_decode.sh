@@ -11,8 +11,8 @@
 # 2. kcat produces 100-byte records while a second kcat consumes them, until
 #    the capture holds at least MB megabytes (default 200).
 # 3. Times `kafkatap decode --json` (the headline: every exchange decoded to
-#    JSON, record batches included), `kafkatap decode -q` (the same decoding,
-#    no output) and `tshark -T fields` extracting api key, correlation id,
+#    JSON, record batches included), `kafkatap decode -q` (every record expanded
+#    into tree nodes, no output) and `tshark -T fields` extracting api key, correlation id,
 #    client id, topic, partition, error code and record key/value, all to
 #    /dev/null, and prints wall and CPU time, MB/s for each and the ratio.
 # Needs root (or capture rights) for dumpcap on lo; kcat, tshark, dumpcap,
@@ -138,11 +138,14 @@ echo "Capture: $mb MB (pcapng, loopback), $exchanges; kcat producing 100-byte re
 echo "with a kcat consumer running, through librdkafka's mock broker. Every command"
 echo "writes to /dev/null; MB/s is capture bytes per second. kafkatap: best of $runs runs"
 echo "(wall and CPU separately); tshark: one run. CPU = user + system time."
+echo "JSON (and line) output write the records of a sound batch straight from its bytes;"
+echo "-q builds the tree nodes of every record, the cost every other consumer pays"
+echo "(docs/records.md, \"Lazy records\")."
 echo
 echo "| mode | command | wall s | MB/s (wall) | CPU s | MB/s (CPU) |"
 echo "|---|---|---:|---:|---:|---:|"
 echo "| **JSON, records decoded (headline)** | \`kafkatap decode -p $port --json\` | $kt_s | $(rate "$kt_s") | $kt_cpu | $(rate "$kt_cpu") |"
-echo "| decoded, records too, no output | \`kafkatap decode -p $port -q\` | $kt_q | $(rate "$kt_q") | $kt_qcpu | $(rate "$kt_qcpu") |"
+echo "| every record expanded into tree nodes, no output | \`kafkatap decode -p $port -q\` | $kt_q | $(rate "$kt_q") | $kt_qcpu | $(rate "$kt_qcpu") |"
 echo "| tshark, the same fields | \`tshark -T fields -e kafka.api_key ... -e kafka.message_value\` | $ts_s | $(rate "$ts_s") | $ts_cpu | $(rate "$ts_cpu") |"
 echo
 echo "kafkatap decode --json is $(ratio "$ts_s" "$kt_s")x faster than tshark -T fields in wall time," \
