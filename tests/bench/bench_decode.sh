@@ -99,12 +99,15 @@ echo "capture: $mb MB in $pcap" >&2
 # Warm the page cache so both tools read from memory.
 cat "$pcap" >/dev/null
 
-# Each command runs to /dev/null; kafkatap's modes BENCH_RUNS times (default
-# 3), keeping the best wall and the best CPU time (user + system, from
-# /usr/bin/time), since other work on the machine only ever adds time.
-# tshark is slow and runs once. CPU time is what "one core" means: kafkatap
-# decode is single-threaded.
-runs=${BENCH_RUNS:-3}
+# Each command runs to /dev/null. CPU time (user + system, from
+# /usr/bin/time) is what "one core" means: kafkatap decode is
+# single-threaded. tshark is slow and runs once, for 15-20 s. A shared
+# virtual machine's speed drifts over seconds, and a best-of-a-few short
+# kafkatap runs would catch its fast moments while tshark's one long run
+# averages them: so each kafkatap mode runs BENCH_RUNS times (default 10)
+# before tshark and as many times after it, and the median of those runs is
+# what is compared.
+runs=${BENCH_RUNS:-10}
 timeit() { # command... : prints "wall cpu" seconds (or "fail fail")
 	if /usr/bin/time -f '%e %U %S' -o "$tmp/time.out" "$@" >/dev/null 2>"$tmp/last.err"; then
 		awk '{printf "%.3f %.3f", $1, $2 + $3}' "$tmp/time.out"
@@ -113,31 +116,38 @@ timeit() { # command... : prints "wall cpu" seconds (or "fail fail")
 		echo "fail fail"
 	fi
 }
-best() { # runs command... : best wall and best CPU over the runs
-	local n=$1 w c best_w="" best_c=""
-	shift
-	for _ in $(seq "$n"); do
-		read -r w c < <(timeit "$@")
-		[[ $w == fail ]] && { echo "fail fail"; return; }
-		if [[ -z $best_w ]] || awk -v a="$w" -v b="$best_w" 'BEGIN{exit !(a < b)}'; then best_w=$w; fi
-		if [[ -z $best_c ]] || awk -v a="$c" -v b="$best_c" 'BEGIN{exit !(a < b)}'; then best_c=$c; fi
-	done
-	echo "$best_w $best_c"
+runs_to() { # file runs command... : appends "wall cpu" lines, one per run
+	local f=$1 n=$2
+	shift 2
+	for _ in $(seq "$n"); do timeit "$@" >>"$f" && echo >>"$f"; done
+}
+median_of() { # file column: the median of that column (or "fail")
+	grep -q fail "$1" && { echo fail; return; }
+	awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "fail")}'
 }
 [[ -x /usr/bin/time ]] || die "needs /usr/bin/time (GNU time) for CPU times"
-read -r kt_s kt_cpu < <(best "$runs" "$kt" decode -p "$port" --json "$pcap")
-read -r kt_q kt_qcpu < <(best "$runs" "$kt" decode -p "$port" -q "$pcap")
-read -r ts_s ts_cpu < <(best 1 tshark -r "$pcap" -o "kafka.tcp.ports:$port" -T fields -e kafka.api_key \
+: >"$tmp/json.t"
+: >"$tmp/q.t"
+runs_to "$tmp/json.t" "$runs" "$kt" decode -p "$port" --json "$pcap"
+runs_to "$tmp/q.t" "$runs" "$kt" decode -p "$port" -q "$pcap"
+read -r ts_s ts_cpu < <(timeit tshark -r "$pcap" -o "kafka.tcp.ports:$port" -T fields -e kafka.api_key \
 	-e kafka.correlation_id -e kafka.client_id -e kafka.topic_name -e kafka.partition_id \
 	-e kafka.error -e kafka.message_key -e kafka.message_value)
+runs_to "$tmp/q.t" "$runs" "$kt" decode -p "$port" -q "$pcap"
+runs_to "$tmp/json.t" "$runs" "$kt" decode -p "$port" --json "$pcap"
+kt_s=$(median_of "$tmp/json.t" 1)
+kt_cpu=$(median_of "$tmp/json.t" 2)
+kt_q=$(median_of "$tmp/q.t" 1)
+kt_qcpu=$(median_of "$tmp/q.t" 2)
 exchanges=$("$kt" decode -p "$port" -q "$pcap" 2>&1 | grep -o '[0-9]* exchanges' | head -1)
 rate() { awk -v b="$bytes" -v s="$1" 'BEGIN{if (s > 0) printf "%.0f", b/1e6/s; else print "-"}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0) printf "%.1f", a/b; else print "-"}'; }
 
 echo "Capture: $mb MB (pcapng, loopback), $exchanges; kcat producing 100-byte records"
 echo "with a kcat consumer running, through librdkafka's mock broker. Every command"
-echo "writes to /dev/null; MB/s is capture bytes per second. kafkatap: best of $runs runs"
-echo "(wall and CPU separately); tshark: one run. CPU = user + system time."
+echo "writes to /dev/null; MB/s is capture bytes per second. kafkatap: the median of"
+echo "$((2 * runs)) runs, half before tshark and half after (wall and CPU separately);"
+echo "tshark: one run. CPU = user + system time."
 echo "JSON (and line) output write the records of a sound batch straight from its bytes;"
 echo "-q builds the tree nodes of every record, the cost every other consumer pays"
 echo "(docs/records.md, \"Lazy records\")."

@@ -43,7 +43,10 @@ section() { # title command...
 	echo "Written by \`make bench\` (tests/bench/run-bench.sh) on $(date -u +%Y-%m-%d)."
 	echo "Machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo),"
 	echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')."
-	echo "Every ratio compares against a baseline measured in the same run."
+	echo "Every ratio compares against a baseline measured in the same run. Absolute rates"
+	echo "(MB/s, exchanges/s) depend on the machine and, on a shared virtual machine, on the"
+	echo "hour: the same build has measured up to 1.7 times apart on this one. Ratios move less,"
+	echo "but they move: compare runs of one day, not of different machines."
 	cat "$tmp/body.md"
 } >"$out"
 echo "wrote $out" >&2
