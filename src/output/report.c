@@ -57,13 +57,12 @@ void report_decode(struct report_decoded *d, const struct exchange *x, const str
 
 	struct codec_opts co;
 	memset(&co, 0, sizeof co);
-	/* The defaults with lazy records (records.h): for JSON output only. */
-	static const struct records_opts lazy = {RECORDS_DEFAULT_MAX_DECOMPRESSED,
-						 RECORDS_DEFAULT_MAX_RATIO, true, true};
+	/* The defaults, with lazy records (records.h) when the output allows. */
+	struct records_opts ro = records_opts_default();
+	ro.lazy = d->opts.lazy_records;
 	if (!d->opts.no_records) {
 		co.records = records_decode;
-		if (d->opts.lazy_records)
-			co.records_ctx = (void *)&lazy;
+		co.records_ctx = &ro;
 	}
 	/* Raw SASL tokens carry no Kafka header: nothing to decode. */
 	bool sasl = x->flags & EXCHANGE_SASL_RAW;

@@ -37,6 +37,19 @@ export TZ=UTC LC_ALL=C
 
 pass=0
 fail=0
+# judge STATUS NAME FAIL-TEXT DIFF-FILE: count a case from its diff's exit
+# status; a failure shows the head of the diff, a pass removes it.
+judge() {
+	if [[ $1 == 0 ]]; then
+		echo "PASS: $2"
+		pass=$((pass + 1))
+		rm -f "$4"
+	else
+		echo "FAIL: $3"
+		head -40 "$4"
+		fail=$((fail + 1))
+	fi
+}
 while read -r name capture expected opts; do
 	[[ -z ${name:-} || $name == \#* ]] && continue
 	if ((${#only[@]})); then
@@ -50,15 +63,9 @@ while read -r name capture expected opts; do
 		[[ $regen == 1 ]] && continue
 		# `expected` is the original capture here.
 		norm() { "$bin" decode "${args[@]}" "$1" 2>&1 </dev/null | sed -E 's/^(kafkatap decode: )[0-9]+ packets,/\1N packets,/'; echo "exit: ${PIPESTATUS[0]}"; }
-		if diff -u <(norm "$expected") <(norm "$capture") >"${TMPDIR:-/tmp}/golden-${name#=}.diff"; then
-			echo "PASS: $name"
-			pass=$((pass + 1))
-			rm -f "${TMPDIR:-/tmp}/golden-${name#=}.diff"
-		else
-			echo "FAIL: $name ($capture decodes differently from $expected)"
-			head -40 "${TMPDIR:-/tmp}/golden-${name#=}.diff"
-			fail=$((fail + 1))
-		fi
+		d=${TMPDIR:-/tmp}/golden-${name#=}.diff
+		diff -u <(norm "$expected") <(norm "$capture") >"$d"
+		judge $? "$name" "$name ($capture decodes differently from $expected)" "$d"
 		continue
 	fi
 	actual=$("$bin" decode "${args[@]}" "$capture" 2>&1 </dev/null; echo "exit: $?")
@@ -72,15 +79,9 @@ while read -r name capture expected opts; do
 		fail=$((fail + 1))
 		continue
 	fi
-	if diff -u "$expected" <(printf '%s\n' "$actual") >"${TMPDIR:-/tmp}/golden-$name.diff"; then
-		echo "PASS: $name"
-		pass=$((pass + 1))
-		rm -f "${TMPDIR:-/tmp}/golden-$name.diff"
-	else
-		echo "FAIL: $name"
-		head -40 "${TMPDIR:-/tmp}/golden-$name.diff"
-		fail=$((fail + 1))
-	fi
+	d=${TMPDIR:-/tmp}/golden-$name.diff
+	diff -u "$expected" <(printf '%s\n' "$actual") >"$d"
+	judge $? "$name" "$name" "$d"
 done <"$top/tests/golden/TESTLIST"
 [[ $regen == 1 ]] && exit 0
 echo "golden: $pass passed, $fail failed"
