@@ -12,6 +12,8 @@
 #include "net/conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -418,11 +420,25 @@ static void set_lowat(struct conn *c, int d, struct bufferevent *src)
 		c->lowat[d] = (uint32_t)want;
 }
 
+/* After bytes went on in direction d: backpressure, the receive mark, the
+ * end of draining. False when the connection was closed (and freed). */
+static bool forwarded(struct conn *c, int d)
+{
+	struct evbuffer *out = bufferevent_get_output(dst_of(c, d));
+	if (evbuffer_get_length(out) >= CONN_HIGH_WATER)
+		pause_dir(c, d);
+	set_lowat(c, d, src_of(c, d));
+	if (d == DIR_REQ && c->client_stopped && c->fr[d].left == 0)
+		update_reading(c);
+	if (c->state == CONN_DRAINING && check_drained(c))
+		return false;
+	return true;
+}
+
 /* Forward what `src` has read in direction d. Returns false when the
  * connection was closed (and freed). */
 static bool pump(struct conn *c, int d)
 {
-	struct bufferevent *src = src_of(c, d);
 	struct evbuffer *in = c->in[d];
 	struct framer *f = &c->fr[d];
 	if ((d == DIR_REQ && (c->state == CONN_FLUSH_CLIENT)) ||
@@ -490,15 +506,7 @@ static bool pump(struct conn *c, int d)
 	}
 	if (off)
 		forward(c, d, in, off);
-	struct evbuffer *out = bufferevent_get_output(dst_of(c, d));
-	if (evbuffer_get_length(out) >= CONN_HIGH_WATER)
-		pause_dir(c, d);
-	set_lowat(c, d, src);
-	if (d == DIR_REQ && c->client_stopped && f->left == 0)
-		update_reading(c);
-	if (c->state == CONN_DRAINING && check_drained(c))
-		return false;
-	return true;
+	return forwarded(c, d);
 }
 
 /* --- closing ---------------------------------------------------------- */
@@ -595,9 +603,113 @@ static bool flush_then_close(struct conn *c, enum conn_state s, enum conn_reason
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static bool upstream_event(struct conn *c, short what);
 
+/* --- splicing -------------------------------------------------------- */
+
+/* One pipe for the whole proxy (one event-loop thread): it is empty again
+ * before splice_side returns, whatever happened, so no connection ever
+ * finds another's bytes in it. */
+static int splice_pipe[2] = {-1, -1};
+static int splice_state; /* 0: not tried yet, 1: ready, -1: off */
+
+static bool splice_ready(void)
+{
+	if (splice_state == 0) {
+		const char *no = getenv("KAFKATAP_NO_SPLICE");
+		splice_state = -1;
+		if ((!no || !*no || !strcmp(no, "0")) &&
+		    pipe2(splice_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+			/* The default 64 KiB pipe would take four times the calls. */
+			(void)fcntl(splice_pipe[1], F_SETPIPE_SZ, (int)CONN_SPLICE_MAX);
+			splice_state = 1;
+		}
+	}
+	return splice_state == 1;
+}
+
+static void splice_off(const char *why)
+{
+	netlog_warn("splice: %s; forwarding by read and write from now on", why);
+	if (splice_pipe[0] >= 0) {
+		close(splice_pipe[0]);
+		close(splice_pipe[1]);
+	}
+	splice_pipe[0] = splice_pipe[1] = -1;
+	splice_state = -1;
+}
+
+/* Splice when nobody needs to see the bytes (no stream layer), a good
+ * part of a frame is still to come, and nothing is queued ahead of it on
+ * either side (order), on a connection that forwards both ways. */
+static bool can_splice(struct conn *c, int d)
+{
+	const struct framer *f = &c->fr[d];
+	return !c->stream && f->left >= CONN_SPLICE_MIN && !f->hold && c->upstream_connected &&
+	       (c->state == CONN_ACTIVE || c->state == CONN_DRAINING) &&
+	       evbuffer_get_length(c->in[d]) == 0 &&
+	       evbuffer_get_length(bufferevent_get_output(dst_of(c, d))) == 0 && splice_ready();
+}
+
+/* Move up to CONN_SPLICE_MAX bytes of the current frame from the source
+ * socket to the destination socket through the pipe. What the destination
+ * does not take at once is read out of the pipe into its output buffer, as
+ * forward() queues what a write did not take; backpressure then works as
+ * for read bytes. False when nothing was moved and a plain read should look
+ * at the socket instead (end of stream, an error, splice unusable). */
+static bool splice_side(struct conn *c, int d)
+{
+	struct framer *f = &c->fr[d];
+	struct bufferevent *dstb = dst_of(c, d);
+	size_t want = f->left < CONN_SPLICE_MAX ? (size_t)f->left : CONN_SPLICE_MAX;
+	ssize_t n = splice(bufferevent_getfd(src_of(c, d)), NULL, splice_pipe[1], NULL, want,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return true;
+	if (n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+		splice_off(strerror(errno));
+		return false;
+	}
+	if (n <= 0)
+		return false;
+	size_t sent = 0;
+	while (sent < (size_t)n) {
+		ssize_t w = splice(splice_pipe[0], NULL, bufferevent_getfd(dstb), NULL,
+				   (size_t)n - sent, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (w <= 0)
+			break; /* full (or an error, which its next write reports) */
+		sent += (size_t)w;
+	}
+	struct evbuffer *out = bufferevent_get_output(dstb);
+	size_t rest = (size_t)n - sent;
+	while (rest) {
+		int r = evbuffer_read(out, splice_pipe[0], rest > INT_MAX ? INT_MAX : (int)rest);
+		if (r <= 0)
+			break;
+		rest -= (size_t)r;
+	}
+	f->left -= (uint64_t)n;
+	c->env->metrics->bytes[d] += (uint64_t)n;
+	c->bytes[d] += (uint64_t)n;
+	metrics_add(c->env->metrics, METRIC_SPLICED_BYTES, sent);
+	touch(c);
+	if (rest) {
+		/* Out of memory, or the pipe misbehaved: the frame cannot be
+		 * completed, and the pipe must not carry bytes over. */
+		netlog_error("conn %llu client %s broker %s: %zu spliced bytes could not be kept; closing",
+			     (unsigned long long)c->xc.id, c->xc.client, c->xc.broker, rest);
+		splice_off("the pipe could not be emptied");
+		conn_close(c, REASON_RESOURCES);
+		return true;
+	}
+	(void)forwarded(c, d);
+	return true;
+}
+
 /* One read on the client (side 0) or upstream (side 1) socket, then pump. */
 static void read_side(struct conn *c, int side)
 {
+	int d0 = side == SIDE_CLIENT ? DIR_REQ : DIR_RESP;
+	if (can_splice(c, d0) && splice_side(c, d0))
+		return;
 	int d = side == SIDE_CLIENT ? DIR_REQ : DIR_RESP;
 	struct bufferevent *src = src_of(c, d);
 	struct evbuffer *in = c->in[d];

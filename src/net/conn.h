@@ -68,6 +68,8 @@ const char *conn_state_name(enum conn_state s);
 #define CONN_READ_MAX (256u * 1024 - 256) /* one read inside a large frame */
 #define CONN_MAX_LOWAT (128u * 1024) /* SO_RCVLOWAT inside a large frame */
 #define CONN_MIN_LOWAT (16u * 1024)  /* below this the receive mark stays 1 */
+#define CONN_SPLICE_MIN (64u * 1024)  /* frame bytes left worth splicing */
+#define CONN_SPLICE_MAX (1024u * 1024) /* bytes per splice (the pipe's size) */
 #define CONN_CONNECT_TIMEOUT_S 10
 
 /* What every connection shares with the proxy. */

@@ -49,6 +49,9 @@
 	  "Frames that did not decode (malformed or unsupported), forwarded untouched")              \
 	X(INFLIGHT_OVERFLOW, S, counter, "kafkatap_inflight_overflow_total",                         \
 	  "Requests no longer tracked because too many were in flight on one connection")           \
+	X(SPLICED_BYTES, S, counter, "kafkatap_spliced_bytes_total",                                 \
+	  "Bytes of large frame bodies moved socket to socket by the kernel (splice), never "       \
+	  "copied into the proxy (only when nothing records or prints)")                            \
 	X(EXCHANGES, S, counter, "kafkatap_exchanges_total",                                         \
 	  "Exchanges (request/response pairs) handed to the recording and output")                   \
 	X(RECORDINGS_DROPPED, L, counter, "kafkatap_recordings_dropped_total",                       \

@@ -9,6 +9,7 @@
 #include "net/tap.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,14 @@
 #define TAP_DEFAULT_QUEUE_MAX 100000u
 #define TAP_DEFAULT_QUEUE_BYTES (128u * 1024 * 1024)
 #define TAP_INSPECT_MAX (64u * 1024) /* recording only: largest response inspected for errors */
-/* Nice value of the sink threads (store writer, printer). On a loaded
- * machine every cycle they take is taken from forwarding and from the
- * clients on the same cores; at the lowest priority they use what is idle
- * and, when there is not enough of that, fall behind into their bounded
- * queues (drops counted) instead of slowing the traffic down. */
+/* Priority of the sink threads (store threads, printer): nice 19 and
+ * SCHED_IDLE. On a loaded machine every cycle they take is taken from
+ * forwarding and from the clients on the same cores; at the lowest priority
+ * they use what is idle and, when there is not enough of that, fall behind
+ * into their bounded queues (drops counted) instead of slowing the traffic
+ * down. A nice value alone was not enough: a nice-19 thread still took up
+ * to half a core from a 2-core machine running a librdkafka producer and
+ * the broker flat out (docs/proxy.md, "Recording"). */
 #define TAP_SINK_NICE 19
 
 struct tap_item {
@@ -91,10 +95,12 @@ static void process(struct tap *t, struct tap_item *it)
 
 /* Lower the printer thread's priority (Linux keeps the nice value per
  * thread, setpriority(2) "BUGS"); the store's threads get the same through
- * store_opts.thread_nice. Failure only costs throughput. */
+ * store_opts.thread_nice and thread_idle. Failure only costs throughput. */
 static void sink_priority(void)
 {
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TAP_SINK_NICE);
+	struct sched_param sp = {.sched_priority = 0};
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 }
 
 static void *worker_main(void *arg)
@@ -152,6 +158,7 @@ struct tap *tap_open(const struct tap_config *cfg, struct metrics *m, char *err,
 			store_opts_default(&o);
 		o.when_full = STORE_FULL_DROP;
 		o.thread_nice = TAP_SINK_NICE;
+		o.thread_idle = true;
 		o.log = store_log;
 		t->store = store_open(cfg->record_path, &o, "proxy", cfg->argc, cfg->argv, err, errlen);
 		if (!t->store) {

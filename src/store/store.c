@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1104,11 +1105,15 @@ static void bound_forget(struct store *s)
 #undef FORGET
 
 /* Each store thread lowers its own priority when asked (store_opts.
- * thread_nice). Failure only costs the caller's throughput. */
+ * thread_nice, thread_idle). Failure only costs the caller's throughput. */
 static void thread_priority(const struct store *s)
 {
 	if (s->o.thread_nice != 0)
 		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->o.thread_nice);
+	if (s->o.thread_idle) {
+		struct sched_param sp = {.sched_priority = 0};
+		(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	}
 }
 
 /* ---- checkpoints (checkpointer thread) ---------------------------------- */

@@ -77,6 +77,10 @@ struct store_opts {
 	/* Nice value for the store's threads (Linux keeps it per thread), so that
 	 * a recording yields the CPU to forwarding; 0 = the creator's. */
 	int thread_nice;
+	/* Run the store's threads under SCHED_IDLE as well: they get a CPU only
+	 * when nothing else wants it (a nice value still takes a share of a
+	 * busy core). With the nice value kept if the policy is refused. */
+	bool thread_idle;
 	/* Where error messages go, called on the writer thread (or the caller's
 	 * thread from store_open). NULL: "kafkatap: MSG\n" on stderr. */
 	void (*log)(void *ctx, const char *msg);

@@ -166,7 +166,7 @@ stop_path() {
 	stop "$BROKER_PID"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "nan")}'; }
+median() { grep -v nan | sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "nan")}'; }
 hz=$(getconf CLK_TCK)
 # CPU seconds (user + system, all threads, live and exited) of process $1.
 proc_cpu() { awk -v hz="$hz" '{printf "%.3f\n", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo nan; }
@@ -185,61 +185,85 @@ if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
 fi
 sizes=(${KT_BENCH_SIZES:-100 1024})
-declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s
+declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s prod_ratio cons_ratio
+# One run of PATH at SIZE: appends "msgs/s MB/s s" to $tmp/p.PATH and
+# $tmp/c.PATH, the relay's CPU figures to $tmp/cpu.PATH, the drops to
+# $tmp/drops.PATH.
+run_one() {
+	local path=$1 size=$2 n=$3
+	port=$(free_base)
+	start_path "$path" "$port"
+	local c0=nan
+	[[ -n $RELAY_PID ]] && c0=$(proc_cpu "$RELAY_PID")
+	if "$tmp/kt-load" produce -b "$BS" -t bench -n "$n" -s "$size" >"$tmp/p1" 2>>"$tmp/load.err" &&
+		"$tmp/kt-load" consume -b "$BS" -t bench -n "$n" >"$tmp/c1" 2>>"$tmp/load.err"; then
+		cat "$tmp/p1" >>"$tmp/p.$path"
+		cat "$tmp/c1" >>"$tmp/c.$path"
+		if [[ -n $RELAY_PID ]]; then
+			local c1 d=0 mb l0 l1 t0 t1
+			c1=$(proc_cpu "$RELAY_PID")
+			[[ $path == kafkatap* ]] && d=$(metric $((port + 9)) 'kafkatap_recordings_dropped_total')
+			echo "${d:-0}" >>"$tmp/drops.$path"
+			# Payload MB through the relay: produced + consumed.
+			mb=$(cat "$tmp/p1" "$tmp/c1" | awk '{s += $2 * $3} END {print s}')
+			l0=$(children_cpu)
+			t0=$(now)
+			stop "$RELAY_PID"
+			t1=$(now)
+			l1=$(children_cpu)
+			RELAY_PID=
+			echo "$c0 $c1 $l0 $l1 $t0 $t1 $mb" |
+				awk '{printf "%.2f %.2f %.2f\n", ($2 - $1) * 1000 / $7, ($4 - $3) * 1000 / $7, $6 - $5}' \
+				>>"$tmp/cpu.$path"
+		fi
+	else
+		echo "nan nan nan" >>"$tmp/p.$path"
+		echo "nan nan nan" >>"$tmp/c.$path"
+		echo "bench_proxy: $path at $size B failed: $(tail -2 "$tmp/load.err")" >&2
+	fi
+	stop_path
+}
+# The machine's speed drifts (a shared VM: up to 1.7x within a day), so the
+# paths take turns within each repetition, the first one rotating, and each
+# ratio is the median of per-repetition ratios against the direct run of the
+# same repetition, minutes apart at most, not against a median measured at
+# another time.
 for size in "${sizes[@]}"; do
 	n=$N100
 	[[ $size == 1024 ]] && n=$N1K
 	for path in "${paths[@]}"; do
-		: >"$tmp/p" && : >"$tmp/c" && : >"$tmp/cpu"
-		drops=0
-		for _ in $(seq "$REPS"); do
-			port=$(free_base)
-			start_path "$path" "$port"
-			c0=nan
-			[[ -n $RELAY_PID ]] && c0=$(proc_cpu "$RELAY_PID")
-			if "$tmp/kt-load" produce -b "$BS" -t bench -n "$n" -s "$size" >"$tmp/p1" 2>>"$tmp/load.err" &&
-				"$tmp/kt-load" consume -b "$BS" -t bench -n "$n" >"$tmp/c1" 2>>"$tmp/load.err"; then
-				cat "$tmp/p1" >>"$tmp/p"
-				cat "$tmp/c1" >>"$tmp/c"
-				if [[ -n $RELAY_PID ]]; then
-					c1=$(proc_cpu "$RELAY_PID")
-					if [[ $path == kafkatap* ]]; then
-						d=$(metric $((port + 9)) 'kafkatap_recordings_dropped_total')
-						drops=$((drops + ${d:-0}))
-					fi
-					# Payload MB through the relay: produced + consumed.
-					mb=$(cat "$tmp/p1" "$tmp/c1" | awk '{s += $2 * $3} END {print s}')
-					l0=$(children_cpu)
-					t0=$(now)
-					stop "$RELAY_PID"
-					t1=$(now)
-					l1=$(children_cpu)
-					RELAY_PID=
-					echo "$c0 $c1 $l0 $l1 $t0 $t1 $mb" |
-						awk '{printf "%.2f %.2f %.2f\n", ($2 - $1) * 1000 / $7, ($4 - $3) * 1000 / $7, $6 - $5}' \
-						>>"$tmp/cpu"
-				fi
-			else
-				echo "bench_proxy: $path at $size B failed: $(tail -2 "$tmp/load.err")" >&2
-			fi
-			stop_path
+		: >"$tmp/p.$path" && : >"$tmp/c.$path" && : >"$tmp/cpu.$path" && : >"$tmp/drops.$path"
+	done
+	np=${#paths[@]}
+	for ((r = 0; r < REPS; r++)); do
+		for ((k = 0; k < np; k++)); do
+			run_one "${paths[(k + r) % np]}" "$size" "$n"
 		done
-		prod_rate[$path,$size]=$(awk '{print $1}' "$tmp/p" | median)
-		prod_mb[$path,$size]=$(awk '{print $2}' "$tmp/p" | median)
-		cons_rate[$path,$size]=$(awk '{print $1}' "$tmp/c" | median)
-		cons_mb[$path,$size]=$(awk '{print $2}' "$tmp/c" | median)
-		cpu_run[$path,$size]=$(awk '{print $1}' "$tmp/cpu" | median)
-		cpu_life[$path,$size]=$(awk '{print $2}' "$tmp/cpu" | median)
-		flush_s[$path,$size]=$(awk '{print $3}' "$tmp/cpu" | median)
-		dropped[$path,$size]=$drops
-		echo "== $path $size B: produce ${prod_rate[$path,$size]} msgs/s, consume ${cons_rate[$path,$size]} msgs/s" >&2
+	done
+	for path in "${paths[@]}"; do
+		prod_rate[$path,$size]=$(awk '{print $1}' "$tmp/p.$path" | median)
+		prod_mb[$path,$size]=$(awk '{print $2}' "$tmp/p.$path" | median)
+		cons_rate[$path,$size]=$(awk '{print $1}' "$tmp/c.$path" | median)
+		cons_mb[$path,$size]=$(awk '{print $2}' "$tmp/c.$path" | median)
+		prod_ratio[$path,$size]=$(paste "$tmp/p.$path" "$tmp/p.direct" |
+			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
+		cons_ratio[$path,$size]=$(paste "$tmp/c.$path" "$tmp/c.direct" |
+			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
+		cpu_run[$path,$size]=$(awk '{print $1}' "$tmp/cpu.$path" | median)
+		cpu_life[$path,$size]=$(awk '{print $2}' "$tmp/cpu.$path" | median)
+		flush_s[$path,$size]=$(awk '{print $3}' "$tmp/cpu.$path" | median)
+		dropped[$path,$size]=$(awk '{s += $1} END {print s + 0}' "$tmp/drops.$path")
+		echo "== $path $size B: produce ${prod_rate[$path,$size]} msgs/s (${prod_ratio[$path,$size]}x)," \
+			"consume ${cons_rate[$path,$size]} msgs/s (${cons_ratio[$path,$size]}x)" >&2
 	done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a == a) printf "%.2fx", a / b; else print "n/a" }'; }
+fmt_ratio() { awk -v a="$1" 'BEGIN { if (a == a && a != "nan") printf "%.2fx", a; else print "n/a" }'; }
 
-echo "Throughput: librdkafka producer then consumer, one broker, $PARTS partitions, median of $REPS runs"
-echo "($N100 messages at 100 B, $N1K at 1 KB)."
+echo "Throughput: librdkafka producer then consumer, one broker, $PARTS partitions, $REPS runs per path"
+echo "($N100 messages at 100 B, $N1K at 1 KB). The paths take turns within each repetition; rates are"
+echo "medians over the runs, and \"vs direct\" is the median of the ratios to the direct run of the same"
+echo "repetition."
 echo
 echo "| path | record | produce msgs/s | produce MB/s | vs direct | consume msgs/s | consume MB/s | vs direct |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -247,9 +271,9 @@ for size in "${sizes[@]}"; do
 	for path in "${paths[@]}"; do
 		printf '| %s | %s B | %.0f | %.1f | %s | %.0f | %.1f | %s |\n' "$path" "$size" \
 			"${prod_rate[$path,$size]}" "${prod_mb[$path,$size]}" \
-			"$(ratio "${prod_rate[$path,$size]}" "${prod_rate[direct,$size]}")" \
+			"$(fmt_ratio "${prod_ratio[$path,$size]}")" \
 			"${cons_rate[$path,$size]}" "${cons_mb[$path,$size]}" \
-			"$(ratio "${cons_rate[$path,$size]}" "${cons_rate[direct,$size]}")"
+			"$(fmt_ratio "${cons_ratio[$path,$size]}")"
 	done
 done
 echo

@@ -80,9 +80,11 @@ class FakeBroker:
     """A TCP server standing in for a broker.  For each request frame it
     answers with a frame carrying the request's 4 bytes after the api
     key/version (the correlation id) and a random body, written in random
-    pieces.  `delay` holds each answer; `answer=False` never answers."""
+    pieces.  `delay` holds each answer; `answer=False` never answers;
+    `big_every` N makes every Nth answer 200 KB to 1.3 MB (the sizes the
+    proxy splices)."""
 
-    def __init__(self, delay=0.0, answer=True, seed=1):
+    def __init__(self, delay=0.0, answer=True, seed=1, big_every=0):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -90,6 +92,8 @@ class FakeBroker:
         self.port = self.sock.getsockname()[1]
         self.delay = delay
         self.answer = answer
+        self.big_every = big_every
+        self.answers = 0
         self.rng = random.Random(seed)
         self.received = {}   # connection index -> bytes
         self.sent = {}
@@ -137,13 +141,15 @@ class FakeBroker:
                     if self.delay:
                         time.sleep(self.delay)
                     corr = frame[4:8] if len(frame) >= 8 else b"\0\0\0\0"
-                    body = corr + bytes(self.rng.getrandbits(8)
-                                        for _ in range(self.rng.randrange(0, 3000)))
+                    self.answers += 1
+                    big = self.big_every and self.answers % self.big_every == 0
+                    n = self.rng.randrange(200000, 1300000) if big else self.rng.randrange(0, 3000)
+                    body = corr + self.rng.randbytes(n)
                     out = struct.pack(">i", len(body)) + body
                     self.sent[idx] += out
                     pos = 0
                     while pos < len(out):
-                        step = self.rng.randrange(1, 700)
+                        step = self.rng.randrange(1, 70000 if big else 700)
                         c.sendall(out[pos:pos + step])
                         pos += step
         except OSError:
@@ -183,18 +189,29 @@ def random_requests(rng, count):
     return frames
 
 
-@pytest.mark.parametrize("record", [False, True], ids=["plain", "recording"])
-def test_bytes_pass_through_unchanged(record, tmp_path):
+@pytest.mark.parametrize("mode", ["plain", "plain-no-splice", "recording"])
+def test_bytes_pass_through_unchanged(mode, tmp_path):
     """What the client sent is what the broker got, and what the broker sent
     is what the client got, for traffic the proxy does not rewrite:
-    pipelined, split at random places, undecodable, unknown api keys."""
-    fake = FakeBroker(seed=7)
+    pipelined, split at random places, undecodable, unknown api keys, and
+    large frames both ways. The client reads only once it has sent
+    everything, so the large answers meet a full client socket: without a
+    recording the proxy splices them (kernel to kernel) and must queue what
+    the socket does not take, in order."""
+    record = mode == "recording"
+    fake = FakeBroker(seed=7, big_every=25)
     rng = random.Random(11)
     frames = random_requests(rng, 300)
     want = b"".join(frames)
     db = str(tmp_path / "rec.db") if record else None
-    with Proxy(fake.address, record=db, admin=False) as p:
-        s = connect(p.listen_port)
+    env = dict(os.environ, KAFKATAP_NO_SPLICE="1") if mode == "plain-no-splice" else None
+    with Proxy(fake.address, record=db, env=env) as p:
+        # A small receive buffer, so that the proxy's writes to the client
+        # hit a full socket and must queue the rest.
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", p.listen_port))
         # Everything at once, in random pieces: the proxy sees pipelining and
         # frames split anywhere, including inside the size prefix.
         pos = 0
@@ -211,9 +228,11 @@ def test_bytes_pass_through_unchanged(record, tmp_path):
             return None
         idx = rig.wait_until(lambda: client_conn() is not None and (client_conn(),), 10,
                              what="the client's bytes at the broker")[0]
+        # Read late: the answers pile up against the client's socket first.
+        time.sleep(2)
         got = b""
         s.settimeout(5)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if len(fake.received[idx]) >= len(want) and len(got) >= len(fake.sent[idx]):
                 break
@@ -226,7 +245,13 @@ def test_bytes_pass_through_unchanged(record, tmp_path):
             got += chunk
         s.close()
         assert fake.received[idx] == want
+        assert len(fake.sent[idx]) > 5 << 20
         assert got == fake.sent[idx]
+        spliced = p.metric("kafkatap_spliced_bytes_total")
+        if mode == "plain":
+            assert spliced > 1 << 20, "the large frames were not spliced"
+        else:
+            assert spliced == 0
         assert p.stop() == 0
     fake.close()
     if record:
