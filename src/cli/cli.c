@@ -78,6 +78,37 @@ bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
+bool cli_parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (!*s || *s == '-')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	unsigned long long mul = 1;
+	if (*end) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1024ull; break;
+		case 'm': case 'M': mul = 1024ull * 1024; break;
+		case 'g': case 'G': mul = 1024ull * 1024 * 1024; break;
+		default: return false;
+		}
+		end++;
+		if (*end == 'i' || *end == 'I')
+			end++;
+		if (*end == 'b' || *end == 'B')
+			end++;
+		if (*end)
+			return false;
+	}
+	if (v > max / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
 bool cli_parse_i64(const char *s, int64_t *out)
 {
 	uint64_t v;

@@ -51,6 +51,8 @@ void cli_usage(FILE *f);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A decimal option value in [0, max] (no sign); false when it is not. */
 bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
+/* BYTES with an optional k/M/G suffix (powers of 1024; "KiB", "kB" too), at most max. */
+bool cli_parse_size(const char *s, uint64_t max, uint64_t *out);
 /* The same for a non-negative id or count kept as int64_t. */
 bool cli_parse_i64(const char *s, int64_t *out);
 /* Print a command's usage text to `f`; false when the command is unknown. */

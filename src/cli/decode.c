@@ -97,6 +97,9 @@ int decode_parse_args(struct decode_args *a, int argc, char **argv, bool live)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, live ? ":p:f:Vw:qi:h" : ":p:f:Vw:qh", longopts, NULL)) != -1) {
 		int rc = storeopt_parse(cmd, ch, optarg, &a->sopts);
+		if (rc == 0 && ch == STOREOPT_WHEN_FULL && a->sopts.when_full == STORE_FULL_PAUSE)
+			return cli_usage_error(cmd, "--store-when-full pause is the proxy's (it pauses "
+						    "the traffic); here the reader waits: block");
 		if (rc < 0)
 			rc = filteropt_parse(cmd, ch, optarg, &a->filter);
 		if (rc > 0)

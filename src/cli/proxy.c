@@ -44,7 +44,10 @@ const char proxy_usage[] =
 	"      --log-level LEVEL           error, warn, info (default) or debug\n"
 	"  -h, --help                      show this help\n"
 	"recording (with --record; docs/store.md):\n"
-	STOREOPT_USAGE("drop, the only policy here (forwarding never waits)")
+	STOREOPT_USAGE("drop (default; forwarding never\n"
+		       "                         waits, exchanges past the queue are dropped and counted)\n"
+		       "                         or pause (a complete recording: reading from the sockets\n"
+		       "                         pauses while the queue is full)")
 	"\n"
 	"Signals: SIGINT/SIGTERM stop accepting, drain and flush the recording (exit 0);\n"
 	"SIGHUP reopens the recording file.\n";
@@ -62,38 +65,6 @@ enum {
 	OPT_GRACE,
 	OPT_LOG_LEVEL,
 };
-
-/* BYTES with an optional k/M/G suffix (powers of 1024). */
-static bool parse_size(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return false;
-	unsigned long long mul = 1;
-	if (*end) {
-		switch (*end) {
-		case 'k': case 'K': mul = 1024ull; break;
-		case 'm': case 'M': mul = 1024ull * 1024; break;
-		case 'g': case 'G': mul = 1024ull * 1024 * 1024; break;
-		default: return false;
-		}
-		end++;
-		if (*end == 'i' || *end == 'I')
-			end++;
-		if (*end == 'b' || *end == 'B')
-			end++;
-		if (*end)
-			return false;
-	}
-	if (v > max / mul)
-		return false;
-	*out = v * mul;
-	return true;
-}
 
 static int add_upstreams(struct proxy_config *cfg, const char *arg)
 {
@@ -156,9 +127,9 @@ int proxy_main(int argc, char **argv)
 		if ((rc = storeopt_parse("proxy", ch, optarg, &sopts)) >= 0) {
 			if (rc != 0)
 				return rc;
-			if (ch == STOREOPT_WHEN_FULL && sopts.when_full != STORE_FULL_DROP)
-				return cli_usage_error("proxy", "--store-when-full: the proxy only drops "
-						       "(forwarding never waits for the recording)");
+			if (ch == STOREOPT_WHEN_FULL && sopts.when_full == STORE_FULL_BLOCK)
+				return cli_usage_error("proxy", "--store-when-full block would stop the "
+						       "event loop: use drop or pause");
 			continue;
 		}
 		switch (ch) {
@@ -226,7 +197,7 @@ int proxy_main(int argc, char **argv)
 			cfg.transparent = true;
 			break;
 		case OPT_MAX_FRAME:
-			if (!parse_size(optarg, INT32_MAX, &v) || v < 64)
+			if (!cli_parse_size(optarg, INT32_MAX, &v) || v < 64)
 				return cli_usage_error("proxy",
 						       "--max-frame '%s': expected 64 to 2147483647 bytes",
 						       optarg);

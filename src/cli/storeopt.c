@@ -27,7 +27,14 @@ int storeopt_parse(const char *cmd, int ch, const char *arg, struct store_opts *
 		return 0;
 	case STOREOPT_WHEN_FULL:
 		if (!store_full_parse(arg, &o->when_full))
-			return cli_usage_error(cmd, "--store-when-full takes block or drop, not '%s'", arg);
+			return cli_usage_error(cmd, "--store-when-full takes block, drop or pause, not '%s'",
+					       arg);
+		return 0;
+	case STOREOPT_QUEUE:
+		if (!cli_parse_size(arg, SIZE_MAX, &v) || v < 64 * 1024)
+			return cli_usage_error(cmd, "--store-queue '%s': expected at least 64k bytes",
+					       arg);
+		o->queue_max_bytes = (size_t)v;
 		return 0;
 	default:
 		return -1;

@@ -251,6 +251,9 @@ static void sink_exchange(void *ctx, const struct exchange *x)
 		tap_exchange(c->env->tap, x);
 	}
 	metrics_inc(c->env->metrics, METRIC_EXCHANGES);
+	if (c->env->recording_full_fn && !c->env->reading_paused &&
+	    tap_recording_full(c->env->tap))
+		c->env->recording_full_fn(c->env->ctx);
 }
 
 static void sink_notice(void *ctx, const struct exchange_conn *xc, const char *msg)
@@ -290,10 +293,15 @@ static void set_reading(struct conn *c, int side, bool on)
 static void update_reading(struct conn *c)
 {
 	bool flushing = c->state == CONN_FLUSH_UPSTREAM || c->state == CONN_FLUSH_CLIENT;
+	bool stop = flushing || c->env->reading_paused;
 	set_reading(c, SIDE_CLIENT,
-		    !c->paused[DIR_REQ] && !(c->client_stopped && c->fr[DIR_REQ].left == 0) &&
-			    !flushing);
-	set_reading(c, SIDE_UPSTREAM, c->upstream_connected && !c->paused[DIR_RESP] && !flushing);
+		    !c->paused[DIR_REQ] && !(c->client_stopped && c->fr[DIR_REQ].left == 0) && !stop);
+	set_reading(c, SIDE_UPSTREAM, c->upstream_connected && !c->paused[DIR_RESP] && !stop);
+}
+
+void conn_update_reading(struct conn *c)
+{
+	update_reading(c);
 }
 
 /* Move n bytes from the front of `in` to the other side. When nothing is

@@ -91,6 +91,10 @@ struct conn_env {
 	void (*connected_fn)(void *ctx, struct conn *c);
 	/* The connection is about to be freed: unlink it. */
 	void (*closed_fn)(void *ctx, struct conn *c);
+	/* The recording's queue is full (--store-when-full pause): stop reading.
+	 * May be NULL. */
+	void (*recording_full_fn)(void *ctx);
+	bool reading_paused;         /* no connection reads from its sockets (set by the proxy) */
 	void *ctx;
 };
 
@@ -151,6 +155,8 @@ struct conn *conn_new(struct conn_env *env, int fd, const struct sockaddr *clien
 bool conn_start(struct conn *c);
 /* Close both sockets now, count `reason`, free the connection. */
 void conn_close(struct conn *c, enum conn_reason reason);
+/* Start or stop reading after env->reading_paused changed. */
+void conn_update_reading(struct conn *c);
 /* SIGTERM: stop taking requests; close once in-flight responses are through. */
 void conn_drain(struct conn *c);
 /* Whether the connection has nothing in flight and nothing buffered. */

@@ -56,6 +56,11 @@
 	  "Exchanges (request/response pairs) handed to the recording and output")                   \
 	X(RECORDINGS_DROPPED, L, counter, "kafkatap_recordings_dropped_total",                       \
 	  "Exchanges not recorded or printed because a queue was full, by sink (store, output)")     \
+	X(RECORDING_PAUSED, S, gauge, "kafkatap_recording_paused",                                   \
+	  "1 while reading is paused because the recording's queue is full (--store-when-full "    \
+	  "pause)")                                                                                 \
+	X(RECORDING_PAUSES, S, counter, "kafkatap_recording_pauses_total",                           \
+	  "Times reading was paused for the recording (--store-when-full pause)")                   \
 	X(BROKERS_KNOWN, S, gauge, "kafkatap_brokers_known",                                         \
 	  "Brokers learned from Metadata, FindCoordinator and DescribeCluster responses")            \
 	X(LISTENERS, S, gauge, "kafkatap_listeners", "Listening sockets (bootstrap and per broker)") \

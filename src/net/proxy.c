@@ -79,6 +79,9 @@ struct proxy {
 	struct event *sig[3];
 	struct event *grace;
 	struct event *sweep;
+	struct event *resume;      /* --store-when-full pause: polls the recording's queue */
+	uint64_t paused_since_ms;
+	uint64_t paused_ms;        /* in all */
 };
 
 void proxy_config_init(struct proxy_config *cfg)
@@ -547,6 +550,55 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* --- pausing for the recording (--store-when-full pause) --------------- */
+
+#define RESUME_POLL_US 5000
+
+static void reading_all(struct proxy *p)
+{
+	for (struct conn *c = p->conns; c; c = c->next)
+		conn_update_reading(c);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *p = arg;
+	(void)fd;
+	(void)what;
+	if (!tap_recording_drained(p->tap)) {
+		struct timeval tv = {0, RESUME_POLL_US};
+		event_add(p->resume, &tv);
+		return;
+	}
+	p->env.reading_paused = false;
+	metrics_set(&p->metrics, METRIC_RECORDING_PAUSED, 0);
+	uint64_t ms = now_ms(p) - p->paused_since_ms;
+	p->paused_ms += ms;
+	netlog_debug("recording: reading resumes after %llu ms", (unsigned long long)ms);
+	reading_all(p);
+}
+
+/* The recording's queue reached its limit: no connection reads until it
+ * has drained to half. The loop goes on (writes, timers, the admin
+ * endpoint); clients and brokers see TCP backpressure, as from a slow peer. */
+static void recording_full_cb(void *ctx)
+{
+	struct proxy *p = ctx;
+	if (p->env.reading_paused || !p->resume)
+		return;
+	if (p->metrics.v[METRIC_RECORDING_PAUSES] == 0)
+		netlog_warn("recording: the queue is full; reading from every connection pauses "
+			    "until the recording catches up (--store-when-full pause; counted in "
+			    "kafkatap_recording_pauses_total)");
+	p->env.reading_paused = true;
+	p->paused_since_ms = now_ms(p);
+	metrics_inc(&p->metrics, METRIC_RECORDING_PAUSES);
+	metrics_set(&p->metrics, METRIC_RECORDING_PAUSED, 1);
+	reading_all(p);
+	struct timeval tv = {0, RESUME_POLL_US};
+	event_add(p->resume, &tv);
+}
+
 static void close_all(struct proxy *p, enum conn_reason r)
 {
 	while (p->conns)
@@ -662,6 +714,15 @@ static void proxy_free(struct proxy *p)
 		event_free(p->grace);
 	if (p->sweep)
 		event_free(p->sweep);
+	if (p->resume)
+		event_free(p->resume);
+	uint64_t pauses = p->metrics.v[METRIC_RECORDING_PAUSES];
+	if (p->env.reading_paused && p->base)
+		p->paused_ms += now_ms(p) - p->paused_since_ms;
+	if (pauses)
+		netlog_info("recording: reading was paused %llu times, %.1f s in all, to let the "
+			    "recording keep up",
+			    (unsigned long long)pauses, (double)p->paused_ms / 1000.0);
 	if (p->dns)
 		evdns_base_free(p->dns, 0);
 	if (p->tap)
@@ -733,6 +794,10 @@ int proxy_run(const struct proxy_config *cfg)
 	p->env.next_upstream_fn = next_upstream_cb;
 	p->env.connected_fn = connected_cb;
 	p->env.closed_fn = closed_cb;
+	if (tap_pauses(p->tap)) {
+		p->env.recording_full_fn = recording_full_cb;
+		p->resume = evtimer_new(p->base, resume_cb, p);
+	}
 	p->env.ctx = p;
 
 	if (!listener_open(p, &cfg->listen, -1, err, sizeof err)) {

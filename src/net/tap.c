@@ -34,6 +34,10 @@
  * to half a core from a 2-core machine running a librdkafka producer and
  * the broker flat out (docs/proxy.md, "Recording"). */
 #define TAP_SINK_NICE 19
+/* --store-when-full pause: reading resumes when the recording's queue is
+ * down to this (percent of its limit), so that pauses come in few long
+ * stretches rather than one per exchange. */
+#define TAP_RESUME_PERCENT 50
 
 struct tap_item {
 	struct tap_item *next;
@@ -156,7 +160,8 @@ struct tap *tap_open(const struct tap_config *cfg, struct metrics *m, char *err,
 			o = *cfg->store;
 		else
 			store_opts_default(&o);
-		o.when_full = STORE_FULL_DROP;
+		if (o.when_full != STORE_FULL_PAUSE)
+			o.when_full = STORE_FULL_DROP; /* block would stop the event loop */
 		o.thread_nice = TAP_SINK_NICE;
 		o.thread_idle = true;
 		o.log = store_log;
@@ -273,6 +278,21 @@ void tap_exchange(struct tap *t, const struct exchange *x)
 	t->dropping = false;
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
+}
+
+bool tap_pauses(const struct tap *t)
+{
+	return t && t->store && t->cfg.store && t->cfg.store->when_full == STORE_FULL_PAUSE;
+}
+
+bool tap_recording_full(struct tap *t)
+{
+	return tap_pauses(t) && store_queue_percent(t->store) >= 100;
+}
+
+bool tap_recording_drained(struct tap *t)
+{
+	return !tap_pauses(t) || store_queue_percent(t->store) <= TAP_RESUME_PERCENT;
 }
 
 int tap_reopen(struct tap *t, char *err, size_t errlen)

@@ -27,7 +27,8 @@ enum tap_output { TAP_OUTPUT_NONE = 0, TAP_OUTPUT_LINE, TAP_OUTPUT_VERBOSE, TAP_
 struct tap_config {
 	const char *record_path;  /* NULL: no recording */
 	const struct store_opts *store; /* recording options; NULL: the defaults. The
-					 * full-queue policy is always drop: the loop never waits */
+					 * full-queue policy is drop (block would stop the
+					 * loop) unless it is pause (tap_recording_full) */
 	enum tap_output output;
 	int argc;                 /* the command line, kept in the recording */
 	char **argv;
@@ -50,6 +51,13 @@ void tap_conn_close(struct tap *t, const struct exchange_conn *c, const uint64_t
 		    const char *reason);
 /* Called on the event loop thread; copies what it keeps. */
 void tap_exchange(struct tap *t, const struct exchange *x);
+/* --store-when-full pause. tap_pauses: that is the policy. tap_recording_full:
+ * the recording's queue is at its limit, the proxy should stop reading from
+ * its sockets. tap_recording_drained: it has come down far enough to resume
+ * (true when the policy is not pause). */
+bool tap_pauses(const struct tap *t);
+bool tap_recording_full(struct tap *t);
+bool tap_recording_drained(struct tap *t);
 /* SIGHUP: reopen the recording file. 0 on success. */
 int tap_reopen(struct tap *t, char *err, size_t errlen);
 /* Refresh metrics kept by the sinks (store counters). */

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sqlite3.h>
@@ -650,6 +651,8 @@ bool store_full_parse(const char *s, enum store_full *out)
 		*out = STORE_FULL_BLOCK;
 	else if (strcmp(s, "drop") == 0)
 		*out = STORE_FULL_DROP;
+	else if (strcmp(s, "pause") == 0)
+		*out = STORE_FULL_PAUSE;
 	else
 		return false;
 	return true;
@@ -2373,8 +2376,9 @@ bool store_append(struct store *s, const struct exchange *x)
 		if (!it || s->stopping)
 			goto drop;
 		/* One exchange larger than the byte cap alone still goes in when the queue is empty. */
-		bool room = s->q_exchanges < s->o.queue_max &&
-			    (s->q_bytes + bytes <= s->o.queue_max_bytes || s->q_exchanges == 0);
+		bool room = s->o.when_full == STORE_FULL_PAUSE ||
+			    (s->q_exchanges < s->o.queue_max &&
+			     (s->q_bytes + bytes <= s->o.queue_max_bytes || s->q_exchanges == 0));
 		if (room)
 			break;
 		if (s->o.when_full == STORE_FULL_DROP)
@@ -2394,6 +2398,16 @@ drop:
 	pthread_mutex_unlock(&s->mu);
 	free(it);
 	return false;
+}
+
+unsigned store_queue_percent(struct store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	uint64_t a = (uint64_t)s->q_exchanges * 100 / s->o.queue_max;
+	uint64_t b = (uint64_t)s->q_bytes * 100 / s->o.queue_max_bytes;
+	pthread_mutex_unlock(&s->mu);
+	uint64_t m = a > b ? a : b;
+	return m > UINT_MAX ? UINT_MAX : (unsigned)m;
 }
 
 void store_get_counters(struct store *s, struct store_counters *c)

@@ -53,6 +53,10 @@ enum store_redact {
 enum store_full {
 	STORE_FULL_BLOCK = 0, /* wait for room (decode: no loss; the caller slows down) */
 	STORE_FULL_DROP,      /* drop the exchange and count it in `dropped` (proxy) */
+	STORE_FULL_PAUSE,     /* queue it whatever the queue holds: the caller stops
+			       * its sources while store_queue_percent() >= 100 and
+			       * resumes when it has come down (proxy --store-when-full
+			       * pause: a complete recording, traffic slowed to its pace) */
 };
 
 struct store_opts {
@@ -133,6 +137,9 @@ struct store_counters {
 	uint64_t writer_cpu_us;   /* of which the writer (SQLite) thread */
 	char last_error[512];     /* "" when none */
 };
+/* How full the queue is, in percent of the larger of its two limits
+ * (exchanges, bytes); over 100 only with STORE_FULL_PAUSE. */
+unsigned store_queue_percent(struct store *s);
 void store_get_counters(struct store *s, struct store_counters *c);
 
 /* Wait until everything queued before this call is committed. 0 when the

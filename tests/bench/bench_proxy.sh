@@ -23,6 +23,9 @@
 #   kafkatap+record   the same, recording every exchange to SQLite
 #   kafkatap+record-lean   recording with --store-no-records (exchanges, raw
 #               frames and JSON, but no row per record in the records table)
+#   kafkatap+record-pause  a complete recording (--store-when-full pause):
+#               when the queue is full the proxy stops reading, so the
+#               clients run at the recording's pace and nothing is dropped
 # Latency: one connection, one ApiVersions v0 at a time; "added" is the
 # relay's percentile minus the direct one. Memory: RSS growth of the proxy
 # per idle connection (after one exchange each), 2000 connections.
@@ -152,6 +155,7 @@ EOF
 		local rec=()
 		[[ $path == kafkatap+record* ]] && rm -f "$tmp/rec.db"* && rec=(--record "$tmp/rec.db")
 		[[ $path == kafkatap+record-lean ]] && rec+=(--store-no-records)
+		[[ $path == kafkatap+record-pause ]] && rec+=(--store-when-full pause)
 		"$kafkatap" proxy --upstream "127.0.0.1:$p" --listen "127.0.0.1:$((p + 2))" \
 			--port-base "$((p + 3))" --admin "127.0.0.1:$((p + 9))" --log-level warn "${rec[@]}" \
 			2>>"$tmp/kafkatap.err" &
@@ -180,7 +184,7 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 		"http://127.0.0.1:$1/metrics" | awk -v re="^$2" '$0 ~ re {s += $2} END {print s + 0}'
 }
 
-paths=(direct haproxy kafkatap kafkatap+record kafkatap+record-lean)
+paths=(direct haproxy kafkatap kafkatap+record kafkatap+record-lean kafkatap+record-pause)
 if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
 fi

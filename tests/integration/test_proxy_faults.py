@@ -364,6 +364,40 @@ def test_injected_errors_pass_through_and_are_recorded(cluster3, tmp_path):
     assert n >= 1
 
 
+@pytest.mark.parametrize("policy", ["drop", "pause"])
+def test_store_when_full(policy, cluster3, tmp_path):
+    """A recording queue far too small for the traffic (64 KiB, for 20 MB of
+    Produce): with drop, exchanges are dropped and counted while the traffic
+    runs at full speed; with pause, the proxy stops reading until the
+    recording catches up, and the recording holds every record produced."""
+    topic = spread_topic(cluster3)
+    db = str(tmp_path / "rec.db")
+    n = 20000
+    msgs = [{"key": "k%05d" % i, "value": "%05d" % i + "v" * 1000, "headers": []}
+            for i in range(n)]
+    with Proxy(cluster3.bootstrap, record=db,
+               extra=["--store-when-full", policy, "--store-queue", "64k"]) as p:
+        rig.kcat_produce(p.bootstrap, topic, msgs, timeout=120)
+        dropped = p.metric("kafkatap_recordings_dropped_total", sink="store")
+        pauses = p.metric("kafkatap_recording_pauses_total")
+        assert p.stop(timeout=120) == 0
+        log = p.log()
+    con = sqlite3.connect(db)
+    recorded = con.execute("SELECT count(*) FROM records WHERE direction = 'produce'"
+                           ).fetchone()[0]
+    distinct = con.execute("SELECT count(DISTINCT key) FROM records WHERE direction = 'produce' "
+                           "AND topic = ?", (topic,)).fetchone()[0]
+    con.close()
+    if policy == "drop":
+        assert dropped > 0 and pauses == 0, (dropped, pauses)
+        assert recorded < n
+    else:
+        assert dropped == 0 and pauses > 0, (dropped, pauses)
+        assert recorded >= n and distinct == n, (recorded, distinct)
+        assert "reading from every connection pauses" in log
+        assert re.search(r"reading was paused \d+ times", log), log[-2000:]
+
+
 def test_client_killed_mid_request(cluster3):
     topic = spread_topic(cluster3)
     with Proxy(cluster3.bootstrap) as p:
@@ -815,6 +849,11 @@ if __name__ == "__main__":
     (["--listen", "1", "--transparent", "--port-base", "5"], "do not apply"),
     (["--listen", "1", "--upstream", "h:1", "--log-level", "loud"], "--log-level"),
     (["--listen", "1", "--upstream", "h:1", "extra"], "unexpected argument"),
+    (["--listen", "1", "--upstream", "h:1", "--store-when-full", "block"],
+     "would stop the event loop"),
+    (["--listen", "1", "--upstream", "h:1", "--store-when-full", "later"], "block, drop or pause"),
+    (["--listen", "1", "--upstream", "h:1", "--store-queue", "1k"], "at least 64k"),
+    (["--listen", "1", "--upstream", "h:1", "--store-queue", "12Q"], "--store-queue"),
 ])
 def test_usage_errors(args, msg):
     p = rig.subprocess.run([rig.kafkatap_path(), "proxy"] + args, capture_output=True,

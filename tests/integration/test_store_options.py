@@ -69,6 +69,7 @@ def test_max_value_bytes(tmp_path):
 
 
 @pytest.mark.parametrize("opt", [["--store-values", "bogus"], ["--store-when-full", "later"],
+                                 ["--store-when-full", "pause"], ["--store-queue", "1k"],
                                  ["--store-max-value-bytes", "-1"]])
 def test_bad_values_are_usage_errors(tmp_path, opt):
     p = subprocess.run([KT, "decode", "-w", str(tmp_path / "x.db"), *opt, CAPTURE],
