@@ -1885,6 +1885,12 @@ static int write_item(struct store *s, struct item *it)
  * for the two threads to overlap, large enough that the lock and the
  * wake-ups of blocked producers are paid once per many items. */
 #define DECODE_CHUNK 256u
+/* ... and at most this many frame bytes (one larger item alone still makes
+ * a chunk). Decoded items hold up to about three times their frame bytes
+ * more, and the writer's current chunk no longer counts in q_bytes: 256
+ * Fetch responses of 1 MB made a recording proxy hold a gigabyte past its
+ * queue limit. */
+#define DECODE_CHUNK_BYTES (16u * 1024 * 1024)
 
 /* Decoding thread: take a chunk of items from the queue, decode the
  * exchanges' rows outside the lock, pass the chunk on to the writer. */
@@ -1923,7 +1929,8 @@ static void *decoder_main(void *arg)
 		struct item *first = s->head, *last = NULL;
 		unsigned n = 0;
 		size_t nx = 0, bytes = 0;
-		for (struct item *it = first; it && n < DECODE_CHUNK; it = it->next, n++) {
+		for (struct item *it = first; it && n < DECODE_CHUNK && (n == 0 || bytes < DECODE_CHUNK_BYTES);
+		     it = it->next, n++) {
 			if (it->kind == ITEM_EXCHANGE) {
 				nx++;
 				bytes += it->bytes;
@@ -1952,7 +1959,7 @@ static void *decoder_main(void *arg)
 		bool have_cpu = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0;
 		pthread_mutex_lock(&s->mu);
 		/* At most two chunks wait for the writer (beyond its batch). */
-		while (s->dn >= DECODE_CHUNK)
+		while (s->dn >= DECODE_CHUNK || s->dn_bytes >= DECODE_CHUNK_BYTES)
 			pthread_cond_wait(&s->dnotfull, &s->mu);
 		if (s->dtail)
 			s->dtail->next = first;

@@ -189,7 +189,7 @@ if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
 fi
 sizes=(${KT_BENCH_SIZES:-100 1024})
-declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s prod_ratio cons_ratio
+declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s prod_ratio cons_ratio hwm
 # One run of PATH at SIZE: appends "msgs/s MB/s s" to $tmp/p.PATH and
 # $tmp/c.PATH, the relay's CPU figures to $tmp/cpu.PATH, the drops to
 # $tmp/drops.PATH.
@@ -210,6 +210,8 @@ run_one() {
 			echo "${d:-0}" >>"$tmp/drops.$path"
 			# Payload MB through the relay: produced + consumed.
 			mb=$(cat "$tmp/p1" "$tmp/c1" | awk '{s += $2 * $3} END {print s}')
+			awk '/^VmHWM:/ {printf "%.0f\n", $2 / 1024}' "/proc/$RELAY_PID/status" \
+				>>"$tmp/hwm.$path" 2>/dev/null
 			l0=$(children_cpu)
 			t0=$(now)
 			stop "$RELAY_PID"
@@ -236,7 +238,8 @@ for size in "${sizes[@]}"; do
 	n=$N100
 	[[ $size == 1024 ]] && n=$N1K
 	for path in "${paths[@]}"; do
-		: >"$tmp/p.$path" && : >"$tmp/c.$path" && : >"$tmp/cpu.$path" && : >"$tmp/drops.$path"
+		: >"$tmp/p.$path" && : >"$tmp/c.$path" && : >"$tmp/cpu.$path" && : >"$tmp/drops.$path" &&
+			: >"$tmp/hwm.$path"
 	done
 	np=${#paths[@]}
 	for ((r = 0; r < REPS; r++)); do
@@ -257,6 +260,7 @@ for size in "${sizes[@]}"; do
 		cpu_life[$path,$size]=$(awk '{print $2}' "$tmp/cpu.$path" | median)
 		flush_s[$path,$size]=$(awk '{print $3}' "$tmp/cpu.$path" | median)
 		dropped[$path,$size]=$(awk '{s += $1} END {print s + 0}' "$tmp/drops.$path")
+		hwm[$path,$size]=$(median <"$tmp/hwm.$path")
 		echo "== $path $size B: produce ${prod_rate[$path,$size]} msgs/s (${prod_ratio[$path,$size]}x)," \
 			"consume ${cons_rate[$path,$size]} msgs/s (${cons_ratio[$path,$size]}x)" >&2
 	done
@@ -284,15 +288,17 @@ echo
 echo "Relay CPU (user + system, all threads) per MB of payload produced and consumed, median of $REPS runs:"
 echo "while the clients ran, and over the relay's whole life up to its exit after SIGTERM (for a"
 echo "recording: until everything queued is written). Exchanges dropped: recording and output queues"
-echo "full (kafkatap_recordings_dropped_total), over all runs."
+echo "full (kafkatap_recordings_dropped_total), over all runs. Peak RSS: the relay's VmHWM when the"
+echo "clients are done (median)."
 echo
-echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped |"
-echo "|---|---|---|---|---|---|"
+echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|"
 for size in "${sizes[@]}"; do
 	for path in "${paths[@]}"; do
 		[[ $path == direct ]] && continue
-		printf '| %s | %s B | %s | %s | %s | %s |\n' "$path" "$size" "${cpu_run[$path,$size]}" \
-			"${cpu_life[$path,$size]}" "${flush_s[$path,$size]}" "${dropped[$path,$size]:-0}"
+		printf '| %s | %s B | %s | %s | %s | %s | %s |\n' "$path" "$size" "${cpu_run[$path,$size]}" \
+			"${cpu_life[$path,$size]}" "${flush_s[$path,$size]}" "${dropped[$path,$size]:-0}" \
+			"${hwm[$path,$size]}"
 	done
 done
 
