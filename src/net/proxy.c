@@ -532,6 +532,9 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 	struct proxy *p = arg;
 	(void)fd;
 	(void)what;
+	/* While reading is paused for the recording, silence is the proxy's doing. */
+	if (p->env.reading_paused)
+		return;
 	uint64_t limit = (uint64_t)p->cfg->idle_timeout_s * 1000u;
 	uint64_t now = now_ms(p);
 	struct conn *next;
