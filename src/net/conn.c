@@ -715,10 +715,9 @@ static bool splice_side(struct conn *c, int d)
 /* One read on the client (side 0) or upstream (side 1) socket, then pump. */
 static void read_side(struct conn *c, int side)
 {
-	int d0 = side == SIDE_CLIENT ? DIR_REQ : DIR_RESP;
-	if (can_splice(c, d0) && splice_side(c, d0))
-		return;
 	int d = side == SIDE_CLIENT ? DIR_REQ : DIR_RESP;
+	if (can_splice(c, d) && splice_side(c, d))
+		return;
 	struct bufferevent *src = src_of(c, d);
 	struct evbuffer *in = c->in[d];
 	struct evbuffer_iovec v[2];
