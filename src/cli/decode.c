@@ -189,9 +189,9 @@ struct decode_run {
 static void on_exchange(void *ctx, const struct exchange *x)
 {
 	struct decode_run *r = ctx;
-	if (r->store)
-		store_append(r->store, x);
 	report_out_exchange(&r->out, x);
+	if (r->store)
+		store_append(r->store, x); /* last: it may take the frames (exchange_own) */
 }
 
 static void clear_progress(struct decode_run *r)

@@ -221,10 +221,10 @@ void tap_conn_close(struct tap *t, const struct exchange_conn *c, const uint64_t
 		store_connection_end(t->store, c->id, now_us(), bytes[0], bytes[1], reason);
 }
 
-void tap_exchange(struct tap *t, const struct exchange *x)
+/* The printer's copy; the store comes after it, as it may take the frames
+ * (exchange_own). */
+static void output_exchange(struct tap *t, const struct exchange *x)
 {
-	if (t->store)
-		(void)store_append(t->store, x); /* drops are counted by the store */
 	bool with_request = t->cfg.output != TAP_OUTPUT_NONE;
 	size_t req = with_request && x->request ? x->request_len : 0;
 	size_t resp = x->response ? x->response_len : 0;
@@ -258,6 +258,7 @@ void tap_exchange(struct tap *t, const struct exchange *x)
 	it->x = *x;
 	it->conn = *x->conn;
 	it->x.conn = &it->conn;
+	it->x.own = NULL;
 	it->bytes = need;
 	if (req) {
 		memcpy(it->data, x->request, req);
@@ -278,6 +279,13 @@ void tap_exchange(struct tap *t, const struct exchange *x)
 	t->dropping = false;
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
+}
+
+void tap_exchange(struct tap *t, const struct exchange *x)
+{
+	output_exchange(t, x);
+	if (t->store)
+		(void)store_append(t->store, x); /* drops are counted by the store */
 }
 
 bool tap_pauses(const struct tap *t)

@@ -385,6 +385,11 @@ static void conn_clear(struct conn_map *m)
 
 enum item_kind { ITEM_EXCHANGE, ITEM_CONN, ITEM_CONN_END, ITEM_CONN_NODE, ITEM_FLUSH, ITEM_REOPEN };
 
+/* Frames from this size up are taken over from the stream layer rather than
+ * copied (exchange_own); smaller ones are copied into the item, which keeps
+ * the stream's buffers in use for the next frame. */
+#define STORE_TAKE_MIN (32u * 1024)
+
 struct item {
 	struct item *next;
 	enum item_kind kind;
@@ -396,6 +401,7 @@ struct item {
 	size_t bytes;               /* frame bytes, for queued_bytes */
 	struct decoded *dec;        /* ITEM_EXCHANGE: the row, from the decoding thread; or NULL */
 	char reason[64];
+	uint8_t *kept[2];           /* ITEM_EXCHANGE: frames taken over (exchange_own), or NULL */
 	uint8_t data[];
 };
 
@@ -1617,8 +1623,11 @@ static void bind_pvals(sqlite3_stmt *st, struct pval *bound, int first, const st
 
 static void item_free(struct item *it)
 {
-	if (it)
+	if (it) {
 		free(it->dec);
+		free(it->kept[0]);
+		free(it->kept[1]);
+	}
 	free(it);
 }
 
@@ -2357,8 +2366,14 @@ bool store_append(struct store *s, const struct exchange *x)
 {
 	size_t rq = x->request ? x->request_len : 0, rs = x->response ? x->response_len : 0;
 	size_t bytes = rq + rs;
+	/* Large frames in blocks of their own are taken over, not copied. */
+	bool take_rq = x->own && x->own->request && x->own->request == x->request &&
+		       rq >= STORE_TAKE_MIN;
+	bool take_rs = x->own && x->own->response && x->own->response == x->response &&
+		       rs >= STORE_TAKE_MIN;
+	size_t copied = (take_rq ? 0 : rq) + (take_rs ? 0 : rs);
 	/* Copy first, outside the lock: producers hold it only to link the item. */
-	struct item *it = malloc(sizeof *it + bytes);
+	struct item *it = malloc(sizeof *it + copied);
 	if (it) {
 		memset(it, 0, sizeof *it);
 		it->kind = ITEM_EXCHANGE;
@@ -2368,14 +2383,23 @@ bool store_append(struct store *s, const struct exchange *x)
 			it->conn.broker_node_id = -1;
 		it->x = *x;
 		it->x.conn = &it->conn;
+		it->x.own = NULL;
 		it->bytes = bytes;
-		if (x->request) {
-			memcpy(it->data, x->request, rq);
-			it->x.request = it->data;
+		uint8_t *d = it->data;
+		if (take_rq) {
+			it->kept[0] = x->own->request;
+			x->own->request = NULL;
+		} else if (x->request) {
+			memcpy(d, x->request, rq);
+			it->x.request = d;
+			d += rq;
 		}
-		if (x->response) {
-			memcpy(it->data + rq, x->response, rs);
-			it->x.response = it->data + rq;
+		if (take_rs) {
+			it->kept[1] = x->own->response;
+			x->own->response = NULL;
+		} else if (x->response) {
+			memcpy(d, x->response, rs);
+			it->x.response = d;
 		}
 	}
 	pthread_mutex_lock(&s->mu);
@@ -2403,7 +2427,7 @@ bool store_append(struct store *s, const struct exchange *x)
 drop:
 	s->dropped++;
 	pthread_mutex_unlock(&s->mu);
-	free(it);
+	item_free(it);
 	return false;
 }
 

@@ -1,12 +1,12 @@
 /* store: the SQLite recording. Exchanges (stream/exchange.h) are handed to
- * store_append(), which copies the frames into a bounded queue and returns at
- * once; the store's decoding thread decodes them (codec + records, through
- * the report module, so the stored JSON is what `kafkatap decode --json`
- * prints) and its writer thread writes them in batched transactions (WAL,
- * synchronous=NORMAL, prepared multi-row statements); a checkpointer thread
- * copies the WAL into the database file beside it. The event loop of the
- * proxy never waits on decoding or on disk unless it asked to
- * (STORE_FULL_BLOCK).
+ * store_append(), which copies the frames (large ones it takes over) into a
+ * bounded queue and returns at once; the store's decoding thread decodes
+ * them (codec + records, through the report module, so the stored JSON is
+ * what `kafkatap decode --json` prints) and its writer thread writes them
+ * in batched transactions (WAL, synchronous=NORMAL, prepared multi-row
+ * statements); a checkpointer thread copies the WAL into the database file
+ * beside it. The event loop of the proxy never waits on decoding or on disk
+ * unless it asked to (STORE_FULL_BLOCK).
  *
  * The schema, its versions and migrations, the options and example queries
  * are documented in docs/store.md.
@@ -120,8 +120,10 @@ void store_connection_end(struct store *s, uint64_t conn_id, int64_t end_us,
  * store_connection_end. Queued in order with the other events, never
  * dropped and never waits for the disk. */
 void store_connection_node(struct store *s, uint64_t conn_id, int32_t node_id);
-/* Queue an exchange: copies what it needs and returns. False when it was
- * dropped (STORE_FULL_DROP and the queue is full, or out of memory). */
+/* Queue an exchange: copies what it needs and returns. Frames of 32 KiB and
+ * more offered in x->own are taken over instead of copied (the member is set
+ * to NULL), so call this after every other sink of the exchange. False when
+ * it was dropped (STORE_FULL_DROP and the queue is full, or out of memory). */
 bool store_append(struct store *s, const struct exchange *x);
 
 struct store_counters {

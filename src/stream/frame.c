@@ -6,10 +6,13 @@
 #include "config.h"
 #include "stream/frame.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "proto/codec.h"
 #include "proto/cursor.h"
@@ -139,17 +142,45 @@ static bool reserve_body(struct framer *f, uint32_t need)
 {
 	if (need <= f->body_cap)
 		return true;
-	uint32_t cap = f->body_cap ? f->body_cap : 4096;
-	while (cap < need)
-		cap = cap > UINT32_MAX / 2 ? need : cap * 2;
-	if (cap > f->size && f->size >= need)
-		cap = f->size;
+	/* The whole frame at once: growing step by step copied a large frame
+	 * about once more. Pages nobody writes to are not taken from the
+	 * system, so a frame whose bytes never all come costs little. */
+	uint32_t cap = f->size >= need ? f->size : need;
 	uint8_t *p = realloc(f->body, cap);
 	if (!p)
 		return false;
 	f->body = p;
 	f->body_cap = cap;
+	f->body_ready = 0;
 	return true;
+}
+
+/* Back the next stretch of a large gathered frame with memory in one
+ * system call (MADV_POPULATE_WRITE, Linux 5.14) instead of one page fault
+ * per 4 KiB as the copy reaches it. A recording proxy gathers every large
+ * Produce and Fetch into fresh memory (the store keeps the buffers), and the
+ * faults were a sixth of its event loop's time. Never more than
+ * FRAME_POPULATE_AHEAD beyond the bytes that came, so a frame that claims a
+ * large size and stops costs no more than that. Where the call is missing
+ * or refused, the pages fault in as before. */
+#define FRAME_POPULATE_MIN (256u << 10)
+#define FRAME_POPULATE_AHEAD (1u << 20)
+
+static void populate(struct framer *f, uint32_t upto)
+{
+	uint32_t end = upto + FRAME_POPULATE_AHEAD;
+	if (end > f->body_cap || end < upto)
+		end = f->body_cap;
+#ifdef MADV_POPULATE_WRITE
+	static int off; /* framers live in more than one thread */
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)f->body + f->body_ready + pg - 1) & ~(pg - 1);
+	uintptr_t b = ((uintptr_t)f->body + end) & ~(pg - 1);
+	if (!__atomic_load_n(&off, __ATOMIC_RELAXED) && f->body_cap >= FRAME_POPULATE_MIN &&
+	    b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+		__atomic_store_n(&off, 1, __ATOMIC_RELAXED); /* an older kernel */
+#endif
+	f->body_ready = end;
 }
 
 static void release_body(struct framer *f)
@@ -160,6 +191,7 @@ static void release_body(struct framer *f)
 		f->body = NULL;
 		f->body_cap = 0;
 	}
+	f->body_ready = 0;
 }
 
 static void start_lost(struct framer *f);
@@ -286,6 +318,8 @@ static size_t run(struct framer *f, const uint8_t *p, size_t n, int64_t ts)
 				set_state(f, FRAME_LOST);
 				break;
 			}
+			if (f->body_len + take > f->body_ready)
+				populate(f, f->body_len + (uint32_t)take);
 			memcpy(f->body + f->body_len, p + pos, take);
 			f->body_len += (uint32_t)take;
 			pos += take;
@@ -551,6 +585,7 @@ void frame_swap_body(struct framer *f, uint8_t **buf, uint32_t *cap)
 	uint32_t c = f->body_cap;
 	f->body = *buf;
 	f->body_cap = *buf ? *cap : 0;
+	f->body_ready = 0;
 	*buf = b;
 	*cap = c;
 }

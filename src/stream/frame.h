@@ -95,6 +95,7 @@ struct framer {
 	/* BODY: the frame gathered so far. */
 	uint8_t *body;
 	uint32_t body_len, body_cap;
+	uint32_t body_ready;     /* bytes of body[] known to be backed by memory */
 	/* LOST: bytes of the current frame still to pass over. */
 	uint64_t lost_left;
 	/* HUNT: bytes not yet ruled out as a frame start. */

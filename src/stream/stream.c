@@ -84,8 +84,8 @@ static void notice(struct stream *s, const char *fmt, ...)
 	s->sink.notice(s->sink.ctx, &s->conn, msg);
 }
 
-static void emit(struct stream *s, const struct corr_entry *req, const uint8_t *resp,
-		 uint32_t resp_len, int64_t resp_ts, uint32_t flags)
+static void emit_x(struct stream *s, struct corr_entry *owned_req, const struct corr_entry *req,
+		   const uint8_t *resp, uint32_t resp_len, int64_t resp_ts, uint32_t flags)
 {
 	struct exchange x;
 	memset(&x, 0, sizeof x);
@@ -116,12 +116,36 @@ static void emit(struct stream *s, const struct corr_entry *req, const uint8_t *
 			x.correlation_id = corr;
 	}
 	x.flags = flags;
+	/* The request table's buffer and a response the framer gathered are
+	 * blocks of their own; anything else points into someone's chunk. */
+	struct framer *rf = &s->fr[STREAM_TO_CLIENT];
+	struct exchange_own own = {
+		.request = owned_req && owned_req->has_bytes ? owned_req->bytes : NULL,
+		.response = resp && resp_len && frame_gathered(rf, resp) ? (uint8_t *)resp : NULL,
+	};
+	if (own.request || own.response)
+		x.own = &own;
 	s->exchanges++;
 	if (flags & EXCHANGE_UNANSWERED)
 		s->unanswered++;
 	if (flags & EXCHANGE_ORPHAN)
 		s->orphans++;
 	s->sink.exchange(s->sink.ctx, &x);
+	if (owned_req && owned_req->has_bytes && owned_req->bytes && !own.request) {
+		owned_req->bytes = NULL; /* taken: the slot allocates anew */
+		owned_req->cap = 0;
+	}
+	if (resp && resp_len && frame_gathered(rf, resp) && !own.response) {
+		uint8_t *none = NULL;
+		uint32_t zero = 0;
+		frame_swap_body(rf, &none, &zero); /* taken: none now holds it */
+	}
+}
+
+static void emit(struct stream *s, const struct corr_entry *req, const uint8_t *resp,
+		 uint32_t resp_len, int64_t resp_ts, uint32_t flags)
+{
+	emit_x(s, NULL, req, resp, resp_len, resp_ts, flags);
 }
 
 /* The oldest request leaves unanswered. */
@@ -130,7 +154,7 @@ static void pop_unanswered(struct stream *s, int64_t ts)
 	struct corr_entry *e = corr_at(&s->corr, 0);
 	if (!e)
 		return;
-	emit(s, e, NULL, 0, ts, EXCHANGE_UNANSWERED);
+	emit_x(s, e, e, NULL, 0, ts, EXCHANGE_UNANSWERED);
 	corr_pop(&s->corr);
 }
 
@@ -285,7 +309,8 @@ static void answer(struct stream *s, long idx, const uint8_t *p, uint32_t n, int
 {
 	while (idx-- > 0)
 		pop_unanswered(s, ts);
-	emit(s, corr_at(&s->corr, 0), p, n, ts, flags);
+	struct corr_entry *e = corr_at(&s->corr, 0);
+	emit_x(s, e, e, p, n, ts, flags);
 	corr_pop(&s->corr);
 }
 

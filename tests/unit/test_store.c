@@ -708,6 +708,100 @@ static void test_queue_drop(void)
 	sqlite3_close(db);
 }
 
+/* Large frames offered in x->own are taken over, not copied: the store
+ * keeps the caller's block (and frees it), small ones it copies and leaves
+ * with the caller. A dropped exchange's taken blocks are freed too (the
+ * ASan build's leak check). */
+static uint8_t *padded(const struct fb *f, size_t n, uint8_t fill)
+{
+	uint8_t *p = malloc(n);
+	if (p) {
+		memcpy(p, f->p, f->n);
+		memset(p + f->n, fill, n - f->n);
+	}
+	return p;
+}
+
+static void test_taken_frames(void)
+{
+	const char *path = path_in("taken.db");
+	char err[512];
+	struct store *s = store_open(path, NULL, "proxy", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	const size_t big = 40000;
+	uint8_t *rq = padded(&hb_req, big, 0xAB), *rs = padded(&hb_resp, big, 0xCD);
+	uint8_t *small = padded(&hb_req, hb_req.n, 0);
+	CHECK(rq && rs && small);
+	if (!rq || !rs || !small)
+		return;
+	struct exchange x = mkx(&conn7, 12, 0, 1, &hb_req, &hb_resp, 1700000000000000LL);
+	x.request = rq;
+	x.request_len = (uint32_t)big;
+	x.response = rs;
+	x.response_len = (uint32_t)big;
+	struct exchange_own own = {rq, rs};
+	x.own = &own;
+	CHECK(store_append(s, &x));
+	CHECK(own.request == NULL && own.response == NULL);
+	x = mkx(&conn7, 12, 0, 2, &hb_req, NULL, 1700000000000001LL);
+	x.request = small;
+	struct exchange_own own2 = {small, NULL};
+	x.own = &own2;
+	CHECK(store_append(s, &x));
+	CHECK(own2.request == small); /* copied: still the caller's */
+	memset(small, 0x55, hb_req.n);
+	free(small);
+	CHECK_EQ_INT(store_close(s), 0);
+	sqlite3 *db = dbopen(path);
+	uint8_t *want_rq = padded(&hb_req, big, 0xAB), *want_rs = padded(&hb_resp, big, 0xCD);
+	sqlite3_stmt *st;
+	CHECK(sqlite3_prepare_v2(db, "SELECT request_raw, response_raw FROM exchanges ORDER BY correlation_id",
+				 -1, &st, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(st) == SQLITE_ROW);
+	CHECK_EQ_INT(sqlite3_column_bytes(st, 0), big);
+	CHECK_EQ_INT(sqlite3_column_bytes(st, 1), big);
+	CHECK(want_rq && memcmp(sqlite3_column_blob(st, 0), want_rq, big) == 0);
+	CHECK(want_rs && memcmp(sqlite3_column_blob(st, 1), want_rs, big) == 0);
+	CHECK(sqlite3_step(st) == SQLITE_ROW);
+	CHECK_EQ_INT(sqlite3_column_bytes(st, 0), hb_req.n);
+	CHECK(memcmp(sqlite3_column_blob(st, 0), hb_req.p, hb_req.n) == 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(want_rq);
+	free(want_rs);
+
+	/* Dropped (the writer held up, a queue of one): taken, then freed. */
+	struct store_opts o;
+	store_opts_default(&o);
+	o.queue_max = 1;
+	o.when_full = STORE_FULL_DROP;
+	o.log = capture_log;
+	path = path_in("taken-drop.db");
+	s = store_open(path, &o, "proxy", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	db = dbopen(path);
+	CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	int accepted = 0;
+	for (int i = 0; i < 5; i++) {
+		uint8_t *b = padded(&hb_req, big, (uint8_t)i);
+		x = mkx(&conn7, 12, 0, i, &hb_req, NULL, 1700000000000000LL + i);
+		x.request = b;
+		x.request_len = (uint32_t)big;
+		struct exchange_own o3 = {b, NULL};
+		x.own = &o3;
+		accepted += store_append(s, &x);
+		CHECK(o3.request == NULL);
+	}
+	CHECK(accepted < 5);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	CHECK_EQ_INT(store_close(s), -1);
+}
+
 static void test_redaction(void)
 {
 	const char *path = path_in("sasl.db");
@@ -1336,6 +1430,7 @@ int main(void)
 	test_records_two_writers();
 	test_checkpointer();
 	test_queue_drop();
+	test_taken_frames();
 	test_redaction();
 	test_reopen();
 	test_deferred_indexes();

@@ -610,6 +610,95 @@ static void test_gathered_requests(void)
 	}
 }
 
+/* A sink that takes the frames offered in x->own (the store does): they
+ * must be the exchange's own bytes, stay intact after the stream has gone
+ * on with later frames (so the stream never reuses a taken block), and
+ * what comes after a take must still pair and hash as without taking. */
+struct taker {
+	struct collect c;
+	struct {
+		uint8_t *p;
+		uint32_t n, hash;
+	} kept[64];
+	unsigned nkept, offered_req, offered_resp;
+};
+
+static void on_exchange_take(void *ctx, const struct exchange *x)
+{
+	struct taker *t = ctx;
+	on_exchange(&t->c, x);
+	if (!x->own)
+		return;
+	uint8_t **slot[2] = {&x->own->request, &x->own->response};
+	const uint8_t *frame[2] = {x->request, x->response};
+	uint32_t len[2] = {x->request_len, x->response_len};
+	for (int i = 0; i < 2; i++) {
+		if (!*slot[i])
+			continue;
+		CHECK(*slot[i] == frame[i]);
+		i == 0 ? t->offered_req++ : t->offered_resp++;
+		if (t->nkept < 64 && *slot[i] == frame[i]) {
+			t->kept[t->nkept].p = *slot[i];
+			t->kept[t->nkept].n = len[i];
+			t->kept[t->nkept].hash = fnv(frame[i], len[i]);
+			t->nkept++;
+			*slot[i] = NULL;
+		}
+	}
+}
+
+static void test_taken_frames(void)
+{
+	static struct bytes reqs, resps;
+	static struct collect plain;
+	static struct taker t;
+	reqs.n = resps.n = 0;
+	for (int i = 0; i < 12; i++) {
+		uint8_t body[600];
+		size_t len = (size_t)(100 + i * 41 % 500);
+		for (size_t k = 0; k < len; k++)
+			body[k] = (uint8_t)(i * 13 + k * 5);
+		request(&reqs, 1, 4, 700 + i, "t", body, len);
+		response(&resps, 700 + i, body, len - 50);
+	}
+	struct exchange_conn conn = {.id = 1, .broker_node_id = -1};
+	for (int take = 0; take < 2; take++) {
+		memset(&t, 0, sizeof t);
+		struct stream_sink sink = {.exchange = take ? on_exchange_take : on_exchange,
+					   .notice = on_notice, .ctx = take ? (void *)&t : (void *)&plain};
+		if (!take)
+			memset(&plain, 0, sizeof plain);
+		struct stream *s = stream_new(NULL, &sink, &conn);
+		/* Requests in 37-byte pieces (gathered), responses alternately in
+		 * 53-byte pieces and whole, one request and response at a time. */
+		size_t rq = 0, rs = 0;
+		for (int i = 0; i < 12; i++) {
+			size_t rq_end = rq + 4 + (reqs.p[rq] << 24 | reqs.p[rq + 1] << 16 | reqs.p[rq + 2] << 8 | reqs.p[rq + 3]);
+			size_t rs_end = rs + 4 + (resps.p[rs] << 24 | resps.p[rs + 1] << 16 | resps.p[rs + 2] << 8 | resps.p[rs + 3]);
+			for (; rq < rq_end; rq += 37)
+				stream_feed(s, STREAM_TO_BROKER, reqs.p + rq, rq + 37 < rq_end ? 37 : rq_end - rq, 1);
+			rq = rq_end;
+			if (i & 1) {
+				stream_feed(s, STREAM_TO_CLIENT, resps.p + rs, rs_end - rs, 2);
+			} else {
+				for (; rs < rs_end; rs += 53)
+					stream_feed(s, STREAM_TO_CLIENT, resps.p + rs, rs + 53 < rs_end ? 53 : rs_end - rs, 2);
+			}
+			rs = rs_end;
+		}
+		stream_close(s, 3);
+		stream_free(s);
+	}
+	CHECK(same(&plain, &t.c));
+	CHECK_EQ_INT(t.c.n, 12);
+	CHECK_EQ_INT(t.offered_req, 12); /* every request is in a block of its own */
+	CHECK_EQ_INT(t.offered_resp, 6); /* the gathered responses; whole ones are in place */
+	for (unsigned i = 0; i < t.nkept; i++) {
+		CHECK_EQ_INT(fnv(t.kept[i].p, t.kept[i].n), t.kept[i].hash);
+		free(t.kept[i].p);
+	}
+}
+
 /* Hostile input never crashes: random bytes into both directions, in
  * random pieces, with gaps. */
 static void test_noise(void)
@@ -657,6 +746,7 @@ int main(void)
 	test_acks0_answered();
 	test_bounded_inflight();
 	test_gathered_requests();
+	test_taken_frames();
 	test_noise();
 	return unit_done("test_stream");
 }
