@@ -634,27 +634,126 @@ static bool splice_ready(void)
 	return splice_state == 1;
 }
 
-static void splice_off(const char *why)
+/* A second pipe, for tee(2): also empty again whenever tee_side returns. */
+static int tee_pipe[2] = {-1, -1};
+static int tee_state; /* 0: not tried yet, 1: ready, -1: off */
+static size_t tee_cap;
+
+/* Close one of the pipes for good, saying why and what happens instead. */
+static void pipe_off(int fds[2], int *state, const char *why, const char *what)
 {
-	netlog_warn("splice: %s; forwarding by read and write from now on", why);
-	if (splice_pipe[0] >= 0) {
-		close(splice_pipe[0]);
-		close(splice_pipe[1]);
+	netlog_warn("%s: %s; %s by read and write from now on", fds == tee_pipe ? "tee" : "splice",
+		    why, what);
+	if (fds[0] >= 0) {
+		close(fds[0]);
+		close(fds[1]);
 	}
-	splice_pipe[0] = splice_pipe[1] = -1;
-	splice_state = -1;
+	fds[0] = fds[1] = -1;
+	*state = -1;
 }
 
-/* Splice when nobody needs to see the bytes (no stream layer), a good
- * part of a frame is still to come, and nothing is queued ahead of it on
- * either side (order), on a connection that forwards both ways. */
-static bool can_splice(struct conn *c, int d)
+static void splice_off(const char *why)
+{
+	pipe_off(splice_pipe, &splice_state, why, "forwarding");
+}
+
+/* Bytes may move kernel to kernel: a good part of a frame is still to come,
+ * nothing is queued ahead of it on either side (order), and the connection
+ * forwards both ways. */
+static bool can_move(struct conn *c, int d)
 {
 	const struct framer *f = &c->fr[d];
-	return !c->stream && f->left >= CONN_SPLICE_MIN && !f->hold && c->upstream_connected &&
+	return f->left >= CONN_SPLICE_MIN && !f->hold && c->upstream_connected &&
 	       (c->state == CONN_ACTIVE || c->state == CONN_DRAINING) &&
 	       evbuffer_get_length(c->in[d]) == 0 &&
-	       evbuffer_get_length(bufferevent_get_output(dst_of(c, d))) == 0 && splice_ready();
+	       evbuffer_get_length(bufferevent_get_output(dst_of(c, d))) == 0;
+}
+
+/* Splice when nobody needs to see the bytes (no stream layer). */
+static bool can_splice(struct conn *c, int d)
+{
+	return !c->stream && can_move(c, d) && splice_ready();
+}
+
+/* Send the n bytes waiting in the pipe on to the destination; what its
+ * socket does not take is read out of the pipe into its output buffer, as
+ * forward() queues what a write did not take. *sent: the bytes spliced.
+ * Returns how many could not be kept (0 normally). */
+static size_t pipe_out(struct conn *c, int d, size_t n, size_t *sent)
+{
+	struct bufferevent *dstb = dst_of(c, d);
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = splice(splice_pipe[0], NULL, bufferevent_getfd(dstb), NULL, n - done,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (w <= 0)
+			break; /* full (or an error, which its next write reports) */
+		done += (size_t)w;
+	}
+	*sent = done;
+	struct evbuffer *out = bufferevent_get_output(dstb);
+	size_t rest = n - done;
+	while (rest) {
+		int r = evbuffer_read(out, splice_pipe[0], rest > INT_MAX ? INT_MAX : (int)rest);
+		if (r <= 0)
+			break;
+		rest -= (size_t)r;
+	}
+	return rest;
+}
+
+/* Send n bytes from p on to the destination, queueing what its socket does
+ * not take. Returns how many could not be kept (0 normally). */
+static size_t send_block(struct conn *c, int d, const uint8_t *p, size_t n)
+{
+	struct bufferevent *dstb = dst_of(c, d);
+	ssize_t w = write(bufferevent_getfd(dstb), p, n);
+	size_t done = w > 0 ? (size_t)w : 0;
+	if (done < n && evbuffer_add(bufferevent_get_output(dstb), p + done, n - done) != 0)
+		return n - done;
+	return 0;
+}
+
+static void tee_off(const char *why)
+{
+	pipe_off(tee_pipe, &tee_state, why, "recording");
+}
+
+/* Bytes that went through the pipe could not be kept (out of memory, or the
+ * pipe misbehaved): the frame cannot be completed, and the pipes must not
+ * carry bytes over to another connection. */
+static void not_kept(struct conn *c, size_t rest)
+{
+	netlog_error("conn %llu client %s broker %s: %zu spliced bytes could not be kept; closing",
+		     (unsigned long long)c->xc.id, c->xc.client, c->xc.broker, rest);
+	splice_off("the pipe could not be emptied");
+	if (tee_pipe[0] >= 0)
+		tee_off("the pipe could not be emptied");
+	conn_close(c, REASON_RESOURCES);
+}
+
+/* Splice up to `want` bytes from the source socket into the pipe. Returns
+ * how many; 0 when none are there yet; -1 when the plain read should look
+ * at the socket instead (end of stream, an error, splice unusable). */
+static ssize_t splice_in(struct conn *c, int d, size_t want)
+{
+	ssize_t n = splice(bufferevent_getfd(src_of(c, d)), NULL, splice_pipe[1], NULL, want,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+		splice_off(strerror(errno));
+	return n > 0 ? n : -1;
+}
+
+/* n bytes of the current frame went on (sent of them spliced). */
+static void moved(struct conn *c, int d, size_t n, size_t sent)
+{
+	c->fr[d].left -= (uint64_t)n;
+	c->env->metrics->bytes[d] += (uint64_t)n;
+	c->bytes[d] += (uint64_t)n;
+	metrics_add(c->env->metrics, METRIC_SPLICED_BYTES, sent);
+	touch(c);
 }
 
 /* Move up to CONN_SPLICE_MAX bytes of the current frame from the source
@@ -666,48 +765,105 @@ static bool can_splice(struct conn *c, int d)
 static bool splice_side(struct conn *c, int d)
 {
 	struct framer *f = &c->fr[d];
-	struct bufferevent *dstb = dst_of(c, d);
 	size_t want = f->left < CONN_SPLICE_MAX ? (size_t)f->left : CONN_SPLICE_MAX;
-	ssize_t n = splice(bufferevent_getfd(src_of(c, d)), NULL, splice_pipe[1], NULL, want,
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return true;
-	if (n < 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
-		splice_off(strerror(errno));
-		return false;
-	}
+	ssize_t n = splice_in(c, d, want);
 	if (n <= 0)
-		return false;
+		return n == 0;
 	size_t sent = 0;
-	while (sent < (size_t)n) {
-		ssize_t w = splice(splice_pipe[0], NULL, bufferevent_getfd(dstb), NULL,
-				   (size_t)n - sent, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (w <= 0)
-			break; /* full (or an error, which its next write reports) */
-		sent += (size_t)w;
+	size_t rest = pipe_out(c, d, (size_t)n, &sent);
+	moved(c, d, (size_t)n, sent);
+	if (rest) {
+		not_kept(c, rest);
+		return true;
 	}
-	struct evbuffer *out = bufferevent_get_output(dstb);
-	size_t rest = (size_t)n - sent;
-	while (rest) {
-		int r = evbuffer_read(out, splice_pipe[0], rest > INT_MAX ? INT_MAX : (int)rest);
+	(void)forwarded(c, d);
+	return true;
+}
+
+/* --- recording without copies ------------------------------------------ */
+
+
+static bool tee_ready(void)
+{
+	if (tee_state == 0) {
+		tee_state = -1;
+		if (splice_ready() && pipe2(tee_pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+			(void)fcntl(tee_pipe[1], F_SETPIPE_SZ, (int)CONN_SPLICE_MAX);
+			int a = fcntl(tee_pipe[1], F_GETPIPE_SZ), b = fcntl(splice_pipe[1], F_GETPIPE_SZ);
+			int m = a < b ? a : b;
+			tee_cap = m > 0 ? (size_t)m : 0;
+			tee_state = tee_cap >= CONN_SPLICE_MIN ? 1 : -1;
+		}
+	}
+	return tee_state == 1 && splice_state == 1;
+}
+
+
+/* Read exactly n bytes out of a pipe that holds them. Returns how many of
+ * them could not be read (0 when all were). */
+static size_t pipe_read(int fd, uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r <= 0)
 			break;
-		rest -= (size_t)r;
+		p += r;
+		n -= (size_t)r;
 	}
-	f->left -= (uint64_t)n;
-	c->env->metrics->bytes[d] += (uint64_t)n;
-	c->bytes[d] += (uint64_t)n;
-	metrics_add(c->env->metrics, METRIC_SPLICED_BYTES, sent);
-	touch(c);
+	return n;
+}
+
+static bool can_tee(struct conn *c, int d)
+{
+	return c->stream && can_move(c, d) && tee_ready();
+}
+
+/* Recording, inside a large frame: while the stream layer gathers a frame,
+ * splice the next part of it into the pipe, tee(2) a second reference to
+ * the same pages into tee_pipe, splice the first on to the destination
+ * (as splice_side does) and read the second straight into the block where
+ * the stream layer keeps the frame. One copy instead of three (socket to
+ * evbuffer, evbuffer to the block, evbuffer to socket). False when this
+ * does not apply and the plain read should run instead. */
+static bool tee_side(struct conn *c, int d)
+{
+	struct framer *f = &c->fr[d];
+	size_t want = f->left < tee_cap ? (size_t)f->left : tee_cap;
+	uint8_t *p;
+	size_t room = stream_body_room(c->stream, (enum stream_dir)d, &p, want);
+	if (room < CONN_SPLICE_MIN)
+		return false; /* not where the stream layer gathers a large frame */
+	if (want > room)
+		want = room;
+	ssize_t n = splice_in(c, d, want);
+	if (n <= 0)
+		return n == 0;
+	ssize_t t = tee(splice_pipe[0], tee_pipe[1], (size_t)n, SPLICE_F_NONBLOCK);
+	size_t sent = 0, rest;
+	if (t == n) {
+		rest = pipe_out(c, d, (size_t)n, &sent);
+		if (!rest)
+			rest = pipe_read(tee_pipe[0], p, (size_t)n);
+	} else {
+		/* tee took fewer bytes (or none): read them all out of the first
+		 * pipe into the block and send them from there. */
+		if (t < 0 && (errno == EINVAL || errno == ENOSYS))
+			tee_off(strerror(errno));
+		rest = t > 0 ? pipe_read(tee_pipe[0], p, (size_t)t) : 0;
+		if (!rest)
+			rest = pipe_read(splice_pipe[0], p, (size_t)n);
+		if (!rest)
+			rest = send_block(c, d, p, (size_t)n);
+	}
+	moved(c, d, (size_t)n, sent);
 	if (rest) {
-		/* Out of memory, or the pipe misbehaved: the frame cannot be
-		 * completed, and the pipe must not carry bytes over. */
-		netlog_error("conn %llu client %s broker %s: %zu spliced bytes could not be kept; closing",
-			     (unsigned long long)c->xc.id, c->xc.client, c->xc.broker, rest);
-		splice_off("the pipe could not be emptied");
-		conn_close(c, REASON_RESOURCES);
+		not_kept(c, rest);
 		return true;
 	}
+	/* Last: the exchange this completes may hand the block to the store. */
+	stream_body_commit(c->stream, (enum stream_dir)d, (size_t)n, wall_us(c));
 	(void)forwarded(c, d);
 	return true;
 }
@@ -717,6 +873,8 @@ static void read_side(struct conn *c, int side)
 {
 	int d = side == SIDE_CLIENT ? DIR_REQ : DIR_RESP;
 	if (can_splice(c, d) && splice_side(c, d))
+		return;
+	if (can_tee(c, d) && tee_side(c, d))
 		return;
 	struct bufferevent *src = src_of(c, d);
 	struct evbuffer *in = c->in[d];

@@ -194,6 +194,17 @@ static void release_body(struct framer *f)
 	f->body_ready = 0;
 }
 
+/* n more bytes of the frame are in body[]: hand it on once it is whole. */
+static void body_added(struct framer *f, uint32_t n, int64_t ts)
+{
+	f->body_len += n;
+	if (f->body_len == f->size) {
+		emit(f, f->body, f->size, ts);
+		release_body(f);
+		set_state(f, FRAME_SIZE);
+	}
+}
+
 static void start_lost(struct framer *f);
 
 /* The size in head[0..4) is known; the frame's bytes follow. Returns false
@@ -321,13 +332,8 @@ static size_t run(struct framer *f, const uint8_t *p, size_t n, int64_t ts)
 			if (f->body_len + take > f->body_ready)
 				populate(f, f->body_len + (uint32_t)take);
 			memcpy(f->body + f->body_len, p + pos, take);
-			f->body_len += (uint32_t)take;
 			pos += take;
-			if (f->body_len == f->size) {
-				emit(f, f->body, f->size, ts);
-				release_body(f);
-				set_state(f, FRAME_SIZE);
-			}
+			body_added(f, (uint32_t)take, ts);
 			break;
 		}
 		case FRAME_LOST:
@@ -459,6 +465,27 @@ void frame_feed(struct framer *f, const uint8_t *p, size_t n, int64_t ts)
 		if (f->stash_len > 0 && n == 0)
 			return; /* a hunt waits for more bytes */
 	}
+}
+
+size_t frame_body_room(struct framer *f, uint8_t **p, size_t want)
+{
+	if (f->state != FRAME_BODY || f->stash_len || rescan_pending(f) || f->body_len >= f->size)
+		return 0;
+	if (!reserve_body(f, f->size))
+		return 0; /* frame_feed reports it */
+	size_t room = f->size - f->body_len;
+	if (want > room)
+		want = room;
+	if (f->body_len + want > f->body_ready)
+		populate(f, f->body_len + (uint32_t)want);
+	*p = f->body + f->body_len;
+	return room;
+}
+
+void frame_body_commit(struct framer *f, size_t n, int64_t ts)
+{
+	f->c.bytes += n;
+	body_added(f, (uint32_t)n, ts);
 }
 
 void frame_gap(struct framer *f, uint64_t n, int64_t ts)

@@ -451,6 +451,16 @@ void stream_feed(struct stream *s, enum stream_dir d, const uint8_t *p, size_t n
 	frame_feed(&s->fr[d & 1], p, n, ts_us);
 }
 
+size_t stream_body_room(struct stream *s, enum stream_dir d, uint8_t **p, size_t want)
+{
+	return frame_body_room(&s->fr[d & 1], p, want);
+}
+
+void stream_body_commit(struct stream *s, enum stream_dir d, size_t n, int64_t ts_us)
+{
+	frame_body_commit(&s->fr[d & 1], n, ts_us);
+}
+
 void stream_gap(struct stream *s, enum stream_dir d, uint64_t nbytes, int64_t ts_us)
 {
 	if (nbytes == 0)

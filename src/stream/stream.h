@@ -49,6 +49,10 @@ struct stream *stream_new(const struct stream_config *cfg, const struct stream_s
 			  const struct exchange_conn *conn);
 /* Bytes seen in one direction, in order. ts_us: Unix time in microseconds. */
 void stream_feed(struct stream *s, enum stream_dir d, const uint8_t *p, size_t n, int64_t ts_us);
+/* frame_body_room / frame_body_commit for direction d: the proxy reads the
+ * rest of a large frame straight into the block that keeps it. */
+size_t stream_body_room(struct stream *s, enum stream_dir d, uint8_t **p, size_t want);
+void stream_body_commit(struct stream *s, enum stream_dir d, size_t n, int64_t ts_us);
 /* `nbytes` are missing in direction d (a capture gap); the stream resynchronises. */
 void stream_gap(struct stream *s, enum stream_dir d, uint64_t nbytes, int64_t ts_us);
 /* The next bytes in direction d may start mid-frame (a capture that began

@@ -189,22 +189,24 @@ def random_requests(rng, count):
     return frames
 
 
-@pytest.mark.parametrize("mode", ["plain", "plain-no-splice", "recording"])
+@pytest.mark.parametrize("mode", ["plain", "plain-no-splice", "recording", "recording-no-splice"])
 def test_bytes_pass_through_unchanged(mode, tmp_path):
     """What the client sent is what the broker got, and what the broker sent
     is what the client got, for traffic the proxy does not rewrite:
     pipelined, split at random places, undecodable, unknown api keys, and
     large frames both ways. The client reads only once it has sent
-    everything, so the large answers meet a full client socket: without a
-    recording the proxy splices them (kernel to kernel) and must queue what
-    the socket does not take, in order."""
-    record = mode == "recording"
+    everything, so the large answers meet a full client socket: the proxy
+    splices them (kernel to kernel; recording, it tees its copy into the
+    frame's block) and must queue what the socket does not take, in order.
+    The no-splice variants take the read-and-write path; the recording ones
+    also check that every frame was recorded byte for byte."""
+    record = mode.startswith("recording")
     fake = FakeBroker(seed=7, big_every=25)
     rng = random.Random(11)
     frames = random_requests(rng, 300)
     want = b"".join(frames)
     db = str(tmp_path / "rec.db") if record else None
-    env = dict(os.environ, KAFKATAP_NO_SPLICE="1") if mode == "plain-no-splice" else None
+    env = dict(os.environ, KAFKATAP_NO_SPLICE="1") if mode.endswith("no-splice") else None
     with Proxy(fake.address, record=db, env=env) as p:
         # A small receive buffer, so that the proxy's writes to the client
         # hit a full socket and must queue the rest.
@@ -248,17 +250,34 @@ def test_bytes_pass_through_unchanged(mode, tmp_path):
         assert len(fake.sent[idx]) > 5 << 20
         assert got == fake.sent[idx]
         spliced = p.metric("kafkatap_spliced_bytes_total")
-        if mode == "plain":
+        if mode in ("plain", "recording"):
+            # Recording: spliced on, and tee'd into the frame's block.
             assert spliced > 1 << 20, "the large frames were not spliced"
         else:
             assert spliced == 0
         assert p.stop() == 0
     fake.close()
     if record:
+        # The recording holds every frame as it crossed, the large ones too
+        # (which the recording proxy reads straight into the frame's block).
         con = sqlite3.connect(db)
-        n = con.execute("SELECT count(*) FROM exchanges").fetchone()[0]
+        rows = con.execute("SELECT request_raw, response_raw FROM exchanges").fetchall()
         con.close()
-        assert n >= 250
+        assert len(rows) >= 250
+        sent_frames = []
+        data = fake.sent[idx]
+        while data:
+            (n,) = struct.unpack(">i", data[:4])
+            sent_frames.append(data[4:4 + n])
+            data = data[4 + n:]
+        # SASL exchanges (api 17, 36) are recorded redacted: left out.
+        def sasl(f):
+            return f[:2] in (struct.pack(">h", 17), struct.pack(">h", 36))
+        sasl_corr = {f[8:12] for f in frames if sasl(f[4:])}
+        assert sorted(r[0] for r in rows if r[0] is not None and not sasl(r[0])) == \
+            sorted(f[4:] for f in frames if not sasl(f[4:]))
+        assert sorted(r[1] for r in rows if r[1] is not None and not (r[0] and sasl(r[0]))) == \
+            sorted(f for f in sent_frames if f[:4] not in sasl_corr)
 
 
 def test_backpressure_bounds_memory():
