@@ -782,7 +782,6 @@ static bool splice_side(struct conn *c, int d)
 
 /* --- recording without copies ------------------------------------------ */
 
-
 static bool tee_ready(void)
 {
 	if (tee_state == 0) {
@@ -797,7 +796,6 @@ static bool tee_ready(void)
 	}
 	return tee_state == 1 && splice_state == 1;
 }
-
 
 /* Read exactly n bytes out of a pipe that holds them. Returns how many of
  * them could not be read (0 when all were). */
