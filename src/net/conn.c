@@ -828,16 +828,17 @@ static bool can_tee(struct conn *c, int d)
 static bool tee_side(struct conn *c, int d)
 {
 	struct framer *f = &c->fr[d];
-	size_t want = f->left < tee_cap ? (size_t)f->left : tee_cap;
 	uint8_t *p;
-	size_t room = stream_body_room(c->stream, (enum stream_dir)d, &p, want);
+	size_t room = stream_body_room(c->stream, (enum stream_dir)d, &p, 0);
 	if (room < CONN_SPLICE_MIN)
 		return false; /* not where the stream layer gathers a large frame */
+	size_t want = f->left < tee_cap ? (size_t)f->left : tee_cap;
 	if (want > room)
 		want = room;
 	ssize_t n = splice_in(c, d, want);
 	if (n <= 0)
 		return n == 0;
+	(void)stream_body_room(c->stream, (enum stream_dir)d, &p, (size_t)n); /* back just these */
 	ssize_t t = tee(splice_pipe[0], tee_pipe[1], (size_t)n, SPLICE_F_NONBLOCK);
 	size_t sent = 0, rest;
 	if (t == n) {

@@ -155,32 +155,34 @@ static bool reserve_body(struct framer *f, uint32_t need)
 	return true;
 }
 
-/* Back the next stretch of a large gathered frame with memory in one
- * system call (MADV_POPULATE_WRITE, Linux 5.14) instead of one page fault
- * per 4 KiB as the copy reaches it. A recording proxy gathers every large
- * Produce and Fetch into fresh memory (the store keeps the buffers), and the
- * faults were a sixth of its event loop's time. Never more than
- * FRAME_POPULATE_AHEAD beyond the bytes that came, so a frame that claims a
- * large size and stops costs no more than that. Where the call is missing
+/* Back the stretch of a large gathered frame that is about to be written
+ * with memory in one system call (MADV_POPULATE_WRITE, Linux 5.14) instead
+ * of one page fault per 4 KiB as the copy reaches it. A recording proxy
+ * gathers every large Produce and Fetch into fresh memory (the store keeps
+ * the blocks), and the faults were a sixth of its event loop's time. Only
+ * what is about to be written, so a frame that claims a large size and
+ * stops, or a thousand connections each in the middle of one, take no more
+ * memory than the bytes that came; stretches under FRAME_POPULATE_MIN are
+ * left to fault in (the next call covers them). Where the call is missing
  * or refused, the pages fault in as before. */
-#define FRAME_POPULATE_MIN (256u << 10)
-#define FRAME_POPULATE_AHEAD (1u << 20)
+#define FRAME_POPULATE_MIN (64u << 10)
 
 static void populate(struct framer *f, uint32_t upto)
 {
-	uint32_t end = upto + FRAME_POPULATE_AHEAD;
-	if (end > f->body_cap || end < upto)
-		end = f->body_cap;
+	if (upto > f->body_cap)
+		upto = f->body_cap;
+	if (upto < f->body_ready || upto - f->body_ready < FRAME_POPULATE_MIN)
+		return;
 #ifdef MADV_POPULATE_WRITE
 	static int off; /* framers live in more than one thread */
 	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t a = ((uintptr_t)f->body + f->body_ready + pg - 1) & ~(pg - 1);
-	uintptr_t b = ((uintptr_t)f->body + end) & ~(pg - 1);
-	if (!__atomic_load_n(&off, __ATOMIC_RELAXED) && f->body_cap >= FRAME_POPULATE_MIN &&
-	    b > a && madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+	uintptr_t b = ((uintptr_t)f->body + upto) & ~(pg - 1);
+	if (!__atomic_load_n(&off, __ATOMIC_RELAXED) && b > a &&
+	    madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
 		__atomic_store_n(&off, 1, __ATOMIC_RELAXED); /* an older kernel */
 #endif
-	f->body_ready = end;
+	f->body_ready = upto;
 }
 
 static void release_body(struct framer *f)

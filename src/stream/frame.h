@@ -112,7 +112,8 @@ void frame_feed(struct framer *f, const uint8_t *p, size_t n, int64_t ts_us);
 /* Gathering without the copy: when the framer is in the middle of a frame
  * (the size prefix read, the body incomplete), *p is where the body's next
  * byte goes and the return value how many more the frame has; otherwise 0.
- * The block is allocated whole and its next `want` bytes backed by memory.
+ * The block is allocated whole and its next `want` bytes backed by memory
+ * (0: none; calling again with the count that came is fine).
  * The caller writes up to that many bytes there and reports them with
  * frame_body_commit, which acts exactly as frame_feed of those bytes. */
 size_t frame_body_room(struct framer *f, uint8_t **p, size_t want);
