@@ -9,18 +9,16 @@
 #include "net/tap.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "net/netlog.h"
 #include "output/report.h"
 #include "store/store.h"
+#include "util/prio.h"
 
 #define TAP_DEFAULT_QUEUE_MAX 100000u
 #define TAP_DEFAULT_QUEUE_BYTES (128u * 1024 * 1024)
@@ -97,20 +95,10 @@ static void process(struct tap *t, struct tap_item *it)
 	t->prev_unsupported = t->out.c.unsupported;
 }
 
-/* Lower the printer thread's priority (Linux keeps the nice value per
- * thread, setpriority(2) "BUGS"); the store's threads get the same through
- * store_opts.thread_nice and thread_idle. Failure only costs throughput. */
-static void sink_priority(void)
-{
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TAP_SINK_NICE);
-	struct sched_param sp = {.sched_priority = 0};
-	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-}
-
 static void *worker_main(void *arg)
 {
 	struct tap *t = arg;
-	sink_priority();
+	prio_lower_thread(TAP_SINK_NICE, true); /* the store's threads: store_opts */
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		while (!t->head && !t->stop)

@@ -18,21 +18,19 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proto/schema.h"
 #include "util/buf.h"
+#include "util/prio.h"
 
 /* The flag bits are stored in files: they must never change meaning. */
 _Static_assert(EXCHANGE_UNANSWERED == 0x0001, "stored flag bit");
@@ -1117,12 +1115,7 @@ static void bound_forget(struct store *s)
  * thread_nice, thread_idle). Failure only costs the caller's throughput. */
 static void thread_priority(const struct store *s)
 {
-	if (s->o.thread_nice != 0)
-		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->o.thread_nice);
-	if (s->o.thread_idle) {
-		struct sched_param sp = {.sched_priority = 0};
-		(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-	}
+	prio_lower_thread(s->o.thread_nice, s->o.thread_idle);
 }
 
 /* ---- checkpoints (checkpointer thread) ---------------------------------- */

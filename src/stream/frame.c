@@ -331,8 +331,7 @@ static size_t run(struct framer *f, const uint8_t *p, size_t n, int64_t ts)
 				set_state(f, FRAME_LOST);
 				break;
 			}
-			if (f->body_len + take > f->body_ready)
-				populate(f, f->body_len + (uint32_t)take);
+			populate(f, f->body_len + (uint32_t)take);
 			memcpy(f->body + f->body_len, p + pos, take);
 			pos += take;
 			body_added(f, (uint32_t)take, ts);
@@ -478,8 +477,7 @@ size_t frame_body_room(struct framer *f, uint8_t **p, size_t want)
 	size_t room = f->size - f->body_len;
 	if (want > room)
 		want = room;
-	if (f->body_len + want > f->body_ready)
-		populate(f, f->body_len + (uint32_t)want);
+	populate(f, f->body_len + (uint32_t)want);
 	*p = f->body + f->body_len;
 	return room;
 }

@@ -119,9 +119,10 @@ static void emit_x(struct stream *s, struct corr_entry *owned_req, const struct 
 	/* The request table's buffer and a response the framer gathered are
 	 * blocks of their own; anything else points into someone's chunk. */
 	struct framer *rf = &s->fr[STREAM_TO_CLIENT];
+	bool resp_owned = resp && resp_len && frame_gathered(rf, resp);
 	struct exchange_own own = {
 		.request = owned_req && owned_req->has_bytes ? owned_req->bytes : NULL,
-		.response = resp && resp_len && frame_gathered(rf, resp) ? (uint8_t *)resp : NULL,
+		.response = resp_owned ? (uint8_t *)resp : NULL,
 	};
 	if (own.request || own.response)
 		x.own = &own;
@@ -135,7 +136,7 @@ static void emit_x(struct stream *s, struct corr_entry *owned_req, const struct 
 		owned_req->bytes = NULL; /* taken: the slot allocates anew */
 		owned_req->cap = 0;
 	}
-	if (resp && resp_len && frame_gathered(rf, resp) && !own.response) {
+	if (resp_owned && !own.response) {
 		uint8_t *none = NULL;
 		uint32_t zero = 0;
 		frame_swap_body(rf, &none, &zero); /* taken: none now holds it */
