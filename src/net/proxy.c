@@ -563,14 +563,19 @@ static void reading_all(struct proxy *p)
 		conn_update_reading(c);
 }
 
+static void arm_resume(struct proxy *p)
+{
+	struct timeval tv = {0, RESUME_POLL_US};
+	event_add(p->resume, &tv);
+}
+
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy *p = arg;
 	(void)fd;
 	(void)what;
 	if (!tap_recording_drained(p->tap)) {
-		struct timeval tv = {0, RESUME_POLL_US};
-		event_add(p->resume, &tv);
+		arm_resume(p);
 		return;
 	}
 	p->env.reading_paused = false;
@@ -598,8 +603,7 @@ static void recording_full_cb(void *ctx)
 	metrics_inc(&p->metrics, METRIC_RECORDING_PAUSES);
 	metrics_set(&p->metrics, METRIC_RECORDING_PAUSED, 1);
 	reading_all(p);
-	struct timeval tv = {0, RESUME_POLL_US};
-	event_add(p->resume, &tv);
+	arm_resume(p);
 }
 
 static void close_all(struct proxy *p, enum conn_reason r)
