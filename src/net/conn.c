@@ -13,13 +13,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -38,6 +40,7 @@
 /* Request bytes read at a frame start: header + client id + Produce's
  * transactional id and acks in the usual cases. */
 #define PEEK_REQ 320
+_Static_assert(CONN_HEAD_READ >= 4 + PEEK_REQ, "a head read holds what pump peeks at");
 #define API_PRODUCE 0
 
 static const char *const state_names[] = {
@@ -295,8 +298,10 @@ static void update_reading(struct conn *c)
 	bool flushing = c->state == CONN_FLUSH_UPSTREAM || c->state == CONN_FLUSH_CLIENT;
 	bool stop = flushing || c->env->reading_paused;
 	set_reading(c, SIDE_CLIENT,
-		    !c->paused[DIR_REQ] && !(c->client_stopped && c->fr[DIR_REQ].left == 0) && !stop);
-	set_reading(c, SIDE_UPSTREAM, c->upstream_connected && !c->paused[DIR_RESP] && !stop);
+		    !c->paused[DIR_REQ] && !c->full[DIR_REQ] &&
+			    !(c->client_stopped && c->fr[DIR_REQ].left == 0) && !stop);
+	set_reading(c, SIDE_UPSTREAM,
+		    c->upstream_connected && !c->paused[DIR_RESP] && !c->full[DIR_RESP] && !stop);
 }
 
 void conn_update_reading(struct conn *c)
@@ -541,6 +546,8 @@ void conn_close(struct conn *c, enum conn_reason reason)
 	for (int i = 0; i < 2; i++) {
 		if (c->rev[i])
 			event_free(c->rev[i]);
+		if (c->wev[i])
+			event_free(c->wev[i]);
 		if (c->in[i])
 			evbuffer_free(c->in[i]);
 	}
@@ -675,6 +682,56 @@ static bool can_splice(struct conn *c, int d)
 	return !c->stream && can_move(c, d) && splice_ready();
 }
 
+/* One readv of up to `want` bytes from fd onto the end of b, without the
+ * copy evbuffer_read's small reads make. Returns what readv returned; -1
+ * with errno ENOMEM when b could not make room. */
+static ssize_t read_into(struct evbuffer *b, evutil_socket_t fd, size_t want)
+{
+	struct evbuffer_iovec v[2];
+	int nv = evbuffer_reserve_space(b, (ev_ssize_t)want, v, 2);
+	if (nv <= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	struct iovec iov[2];
+	size_t room = 0;
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+		if (room + iov[i].iov_len > want)
+			iov[i].iov_len = want - room;
+		room += iov[i].iov_len;
+	}
+	ssize_t r = readv(fd, iov, nv);
+	size_t left = r > 0 ? (size_t)r : 0;
+	int used = 0;
+	for (int i = 0; i < nv && left; i++, used++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
+	if (used)
+		evbuffer_commit_space(b, v, used);
+	return r;
+}
+
+/* Read the n bytes a pipe holds into an evbuffer, in calls of up to
+ * CONN_SPLICE_MAX: evbuffer_read reads 4 KiB per call (libevent's
+ * EVBUFFER_MAX_READ) and asks FIONREAD before each, which made a 600 KiB
+ * rest 300 system calls. Returns how many could not be read (0 normally). */
+static size_t pipe_to_buffer(struct evbuffer *out, int fd, size_t n)
+{
+	while (n) {
+		ssize_t r = read_into(out, fd, n < CONN_SPLICE_MAX ? n : CONN_SPLICE_MAX);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n -= (size_t)r;
+	}
+	return n;
+}
+
 /* Send the n bytes waiting in the pipe on to the destination; what its
  * socket does not take is read out of the pipe into its output buffer, as
  * forward() queues what a write did not take. *sent: the bytes spliced.
@@ -691,15 +748,7 @@ static size_t pipe_out(struct conn *c, int d, size_t n, size_t *sent)
 		done += (size_t)w;
 	}
 	*sent = done;
-	struct evbuffer *out = bufferevent_get_output(dstb);
-	size_t rest = n - done;
-	while (rest) {
-		int r = evbuffer_read(out, splice_pipe[0], rest > INT_MAX ? INT_MAX : (int)rest);
-		if (r <= 0)
-			break;
-		rest -= (size_t)r;
-	}
-	return rest;
+	return pipe_to_buffer(bufferevent_get_output(dstb), splice_pipe[0], n - done);
 }
 
 /* Send n bytes from p on to the destination, queueing what its socket does
@@ -756,6 +805,58 @@ static void moved(struct conn *c, int d, size_t n, size_t sent)
 	touch(c);
 }
 
+/* A full destination can take bytes again: read its source again. The
+ * socket tells the direction (the upstream is written by requests). */
+static void dst_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)what;
+	c->full[c->upstream && fd == bufferevent_getfd(c->upstream) ? DIR_REQ : DIR_RESP] = false;
+	update_reading(c);
+}
+
+/* How many bytes of `want` to move now. Bytes spliced in that the
+ * destination socket does not take are read out of the pipe into its output
+ * buffer and written from there: two copies, and every read after them is
+ * a copy too until that buffer is empty (can_move). With librdkafka's
+ * Produce into a busy broker that was a third of the bytes. So take no more
+ * than the destination's send buffer has room for (its size less what waits
+ * in it, SIOCOUTQ); when that is under a quarter of the buffer, stop reading
+ * the source until the destination is writable, which for TCP means a third
+ * of the buffer is free (sk_stream_is_writeable), so this cannot spin.
+ * 0: nothing now (waiting). */
+static size_t room_for(struct conn *c, int d, size_t want)
+{
+#ifdef SIOCOUTQ
+	evutil_socket_t fd = bufferevent_getfd(dst_of(c, d));
+	int sndbuf = 0, queued = 0;
+	socklen_t len = sizeof sndbuf;
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) != 0 || sndbuf <= 0 ||
+	    ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0)
+		return want; /* cannot tell: a rest goes through the output buffer */
+	size_t room = queued < sndbuf ? (size_t)(sndbuf - queued) : 0;
+	if (room >= want)
+		return want;
+	if (room >= (size_t)sndbuf / 4 && room > 0)
+		return room;
+	if (!c->wev[d]) {
+		c->wev[d] = event_new(c->env->base, fd, EV_WRITE, dst_writable, c);
+		if (!c->wev[d])
+			return want;
+	}
+	if (event_add(c->wev[d], NULL) != 0)
+		return want;
+	c->full[d] = true;
+	metrics_inc(c->env->metrics, METRIC_SPLICE_WAITS);
+	update_reading(c);
+	return 0;
+#else
+	(void)c;
+	(void)d;
+	return want;
+#endif
+}
+
 /* Move up to CONN_SPLICE_MAX bytes of the current frame from the source
  * socket to the destination socket through the pipe. What the destination
  * does not take at once is read out of the pipe into its output buffer, as
@@ -766,9 +867,13 @@ static bool splice_side(struct conn *c, int d)
 {
 	struct framer *f = &c->fr[d];
 	size_t want = f->left < CONN_SPLICE_MAX ? (size_t)f->left : CONN_SPLICE_MAX;
+	want = room_for(c, d, want);
+	if (!want)
+		return true;
 	ssize_t n = splice_in(c, d, want);
 	if (n <= 0)
 		return n == 0;
+	c->big[d] = true;
 	size_t sent = 0;
 	size_t rest = pipe_out(c, d, (size_t)n, &sent);
 	moved(c, d, (size_t)n, sent);
@@ -835,9 +940,13 @@ static bool tee_side(struct conn *c, int d)
 	size_t want = f->left < tee_cap ? (size_t)f->left : tee_cap;
 	if (want > room)
 		want = room;
+	want = room_for(c, d, want);
+	if (!want)
+		return true;
 	ssize_t n = splice_in(c, d, want);
 	if (n <= 0)
 		return n == 0;
+	c->big[d] = true;
 	(void)stream_body_room(c->stream, (enum stream_dir)d, &p, (size_t)n); /* back just these */
 	ssize_t t = tee(splice_pipe[0], tee_pipe[1], (size_t)n, SPLICE_F_NONBLOCK);
 	size_t sent = 0, rest;
@@ -877,7 +986,6 @@ static void read_side(struct conn *c, int side)
 		return;
 	struct bufferevent *src = src_of(c, d);
 	struct evbuffer *in = c->in[d];
-	struct evbuffer_iovec v[2];
 	/* Inside a large frame more bytes are certain to come: read them in
 	 * fewer, larger calls (with librdkafka's Produce and Fetch, less than
 	 * half the reads, wakeups and writes, and 10-20% less CPU per MB
@@ -887,30 +995,34 @@ static void read_side(struct conn *c, int side)
 	size_t want = CONN_READ_SIZE;
 	if (c->fr[d].left > CONN_READ_SIZE)
 		want = c->fr[d].left < CONN_READ_MAX ? (size_t)c->fr[d].left : CONN_READ_MAX;
-	int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
-	if (nv <= 0) {
+	/* At the start of a frame after one that moved kernel to kernel, read
+	 * only the head pump needs: the next frame is likely large too, and
+	 * whatever of it a full read brought would be copied twice (in, out)
+	 * instead of moved (with librdkafka's Produce, some 40 KiB a frame). */
+	bool head = c->big[d] && c->fr[d].left == 0 && !c->fr[d].hold &&
+		    evbuffer_get_length(in) == 0;
+	if (head)
+		want = CONN_HEAD_READ;
+	ssize_t r = read_into(in, bufferevent_getfd(src), want);
+	if (r < 0 && errno == ENOMEM) {
 		netlog_warn("conn %llu client %s: out of memory reading; closing",
 			    (unsigned long long)c->xc.id, c->xc.client);
 		conn_close(c, REASON_RESOURCES);
 		return;
 	}
-	struct iovec iov[2];
-	for (int i = 0; i < nv; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len;
-	}
-	ssize_t r = readv(bufferevent_getfd(src), iov, nv);
 	if (r > 0) {
-		size_t left = (size_t)r;
-		int used = 0;
-		for (int i = 0; i < nv && left; i++, used++) {
-			if (v[i].iov_len > left)
-				v[i].iov_len = left;
-			left -= v[i].iov_len;
-		}
-		evbuffer_commit_space(in, v, used);
 		touch(c);
-		(void)pump(c, d);
+		if (!pump(c, d))
+			return;
+		if (head) {
+			/* Not a large frame after all: full reads again. If it
+			 * is, move the rest now rather than after another wait. */
+			c->big[d] = false;
+			if (can_splice(c, d))
+				(void)splice_side(c, d);
+			else if (can_tee(c, d))
+				(void)tee_side(c, d);
+		}
 		return;
 	}
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {

@@ -70,6 +70,7 @@ const char *conn_state_name(enum conn_state s);
 #define CONN_MIN_LOWAT (16u * 1024)  /* below this the receive mark stays 1 */
 #define CONN_SPLICE_MIN (64u * 1024)  /* frame bytes left worth splicing */
 #define CONN_SPLICE_MAX (1024u * 1024) /* bytes per splice (the pipe's size) */
+#define CONN_HEAD_READ (4u + 320)      /* a read at a frame start after a large frame */
 #define CONN_CONNECT_TIMEOUT_S 10
 
 /* What every connection shares with the proxy. */
@@ -133,6 +134,9 @@ struct conn {
 	uint64_t bytes[2];            /* forwarded, per direction */
 	uint32_t tries;               /* upstream connect attempts */
 	bool paused[2];               /* reading side d stopped by backpressure */
+	bool full[2];                 /* reading side d stopped: d's destination socket is full */
+	struct event *wev[2];         /* waits for d's destination to take bytes again */
+	bool big[2];                  /* d's last frame was moved kernel to kernel */
 	uint32_t lowat[2];            /* SO_RCVLOWAT set on the reading side of d (0/1: none) */
 	struct event *rev[2];         /* read events: [SIDE_CLIENT], [SIDE_UPSTREAM] */
 	struct evbuffer *in[2];       /* bytes read, per direction, not yet forwarded */

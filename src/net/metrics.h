@@ -52,6 +52,9 @@
 	X(SPLICED_BYTES, S, counter, "kafkatap_spliced_bytes_total",                                 \
 	  "Bytes of large frame bodies moved socket to socket by the kernel (splice), never "       \
 	  "copied into the proxy (only when nothing records or prints)")                            \
+	X(SPLICE_WAITS, S, counter, "kafkatap_splice_waits_total",                                  \
+	  "Times moving a large frame stopped reading its source until the destination socket "     \
+	  "had room, rather than copy what it would not take")                                      \
 	X(EXCHANGES, S, counter, "kafkatap_exchanges_total",                                         \
 	  "Exchanges (request/response pairs) handed to the recording and output")                   \
 	X(RECORDINGS_DROPPED, L, counter, "kafkatap_recordings_dropped_total",                       \

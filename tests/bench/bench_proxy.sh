@@ -14,6 +14,11 @@
 # Set-up, one single-broker mock cluster (tests/launcher/kt-mockbroker) per
 # run, a librdkafka producer then consumer (tests/bench/kt-load.c):
 #   direct      client -> broker
+#   splice-relay  client -> tests/bench/splice-relay.c -> broker: the floor,
+#               a relay that only moves bytes with splice(2) and looks at
+#               none of them. What it costs is what any relay in the path
+#               costs at the least ("vs floor" compares with it). It is
+#               put in the path as haproxy is.
 #   haproxy     client -> haproxy -> broker. The broker must advertise
 #               haproxy's address or clients would go around it: a small
 #               LD_PRELOAD shim makes the broker listen on 127.0.0.2:P while
@@ -64,6 +69,7 @@ die() { echo "bench_proxy: $*" >&2; exit 1; }
 [[ -x $launcher ]] || die "no $launcher (build it: make tests/launcher/kt-mockbroker)"
 command -v haproxy >/dev/null || die "haproxy not installed (Debian: haproxy)"
 cc -O2 -o "$tmp/kt-load" "$top/tests/bench/kt-load.c" -lrdkafka || die "cannot build kt-load"
+cc -O2 -o "$tmp/splice-relay" "$top/tests/bench/splice-relay.c" || die "cannot build splice-relay"
 cat >"$tmp/shim.c" <<'EOF'
 /* Listen on 127.0.0.2 but report (and so advertise) 127.0.0.1. */
 #define _GNU_SOURCE
@@ -124,13 +130,20 @@ start_path() {
 	local path=$1 p=$2
 	RELAY_PID=
 	local pre=
-	[[ $path == haproxy ]] && pre=$tmp/shim.so
+	[[ $path == haproxy || $path == splice-relay ]] && pre=$tmp/shim.so
 	LD_PRELOAD=$pre "$launcher" --no-stdin --brokers 1 --ports "$p" --topic "bench:$PARTS" \
 		>"$tmp/broker.out" 2>"$tmp/broker.err" &
 	BROKER_PID=$!
 	pids+=("$BROKER_PID")
 	case $path in
 	direct)
+		wait_port 127.0.0.1 "$p"
+		BS=127.0.0.1:$p ;;
+	splice-relay)
+		wait_port 127.0.0.2 "$p"
+		"$tmp/splice-relay" 127.0.0.1 "$p" 127.0.0.2 &
+		RELAY_PID=$!
+		pids+=("$RELAY_PID")
 		wait_port 127.0.0.1 "$p"
 		BS=127.0.0.1:$p ;;
 	haproxy)
@@ -173,6 +186,7 @@ stop_path() {
 }
 
 median() { grep -v nan | sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "nan")}'; }
+range() { grep -v nan | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.2f-%.2f\n", a[1], a[NR]; else print "n/a"}'; }
 hz=$(getconf CLK_TCK)
 # CPU seconds (user + system, all threads, live and exited) of process $1.
 proc_cpu() { awk -v hz="$hz" '{printf "%.3f\n", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo nan; }
@@ -186,12 +200,13 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 		"http://127.0.0.1:$1/metrics" | awk -v re="^$2" '$0 ~ re {s += $2} END {print s + 0}'
 }
 
-paths=(direct haproxy kafkatap kafkatap+record kafkatap+record-lean kafkatap+record-pause)
+paths=(direct splice-relay haproxy kafkatap kafkatap+record kafkatap+record-lean kafkatap+record-pause)
 if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
 fi
 sizes=(${KT_BENCH_SIZES:-100 1024})
 declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s prod_ratio cons_ratio hwm
+declare -A prod_range cons_range prod_floor cons_floor
 # One run of PATH at SIZE: appends "msgs/s MB/s s" to $tmp/p.PATH and
 # $tmp/c.PATH, the relay's CPU figures to $tmp/cpu.PATH, the drops to
 # $tmp/drops.PATH.
@@ -258,6 +273,17 @@ for size in "${sizes[@]}"; do
 			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
 		cons_ratio[$path,$size]=$(paste "$tmp/c.$path" "$tmp/c.direct" |
 			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
+		# The spread of the per-repetition ratios: the noise behind the median.
+		prod_range[$path,$size]=$(paste "$tmp/p.$path" "$tmp/p.direct" |
+			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {print $1 / $4}' | range)
+		cons_range[$path,$size]=$(paste "$tmp/c.$path" "$tmp/c.direct" |
+			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {print $1 / $4}' | range)
+		if [[ -s $tmp/p.splice-relay ]]; then
+			prod_floor[$path,$size]=$(paste "$tmp/p.$path" "$tmp/p.splice-relay" |
+				awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
+			cons_floor[$path,$size]=$(paste "$tmp/c.$path" "$tmp/c.splice-relay" |
+				awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
+		fi
 		cpu_run[$path,$size]=$(awk '{print $1}' "$tmp/cpu.$path" | median)
 		cpu_life[$path,$size]=$(awk '{print $2}' "$tmp/cpu.$path" | median)
 		flush_s[$path,$size]=$(awk '{print $3}' "$tmp/cpu.$path" | median)
@@ -273,17 +299,20 @@ fmt_ratio() { awk -v a="$1" 'BEGIN { if (a == a && a != "nan") printf "%.2fx", a
 echo "Throughput: librdkafka producer then consumer, one broker, $PARTS partitions, $REPS runs per path"
 echo "($N100 messages at 100 B, $N1K at 1 KB). The paths take turns within each repetition; rates are"
 echo "medians over the runs, and \"vs direct\" is the median of the ratios to the direct run of the same"
-echo "repetition."
+echo "repetition (in brackets: the lowest and highest of those ratios, the noise behind the median);"
+echo "\"vs floor\" is the same against splice-relay, the least any relay costs."
 echo
-echo "| path | record | produce msgs/s | produce MB/s | vs direct | consume msgs/s | consume MB/s | vs direct |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| path | record | produce msgs/s | produce MB/s | vs direct | vs floor | consume msgs/s | consume MB/s | vs direct | vs floor |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for size in "${sizes[@]}"; do
 	for path in "${paths[@]}"; do
-		printf '| %s | %s B | %.0f | %.1f | %s | %.0f | %.1f | %s |\n' "$path" "$size" \
-			"${prod_rate[$path,$size]}" "${prod_mb[$path,$size]}" \
-			"$(fmt_ratio "${prod_ratio[$path,$size]}")" \
+		printf '| %s | %s B | %.0f | %.1f | %s (%s) | %s | %.0f | %.1f | %s (%s) | %s |\n' \
+			"$path" "$size" "${prod_rate[$path,$size]}" "${prod_mb[$path,$size]}" \
+			"$(fmt_ratio "${prod_ratio[$path,$size]}")" "${prod_range[$path,$size]}" \
+			"$(fmt_ratio "${prod_floor[$path,$size]:-nan}")" \
 			"${cons_rate[$path,$size]}" "${cons_mb[$path,$size]}" \
-			"$(fmt_ratio "${cons_ratio[$path,$size]}")"
+			"$(fmt_ratio "${cons_ratio[$path,$size]}")" "${cons_range[$path,$size]}" \
+			"$(fmt_ratio "${cons_floor[$path,$size]:-nan}")"
 	done
 done
 echo
@@ -306,7 +335,8 @@ done
 
 # Latency: one small request at a time.
 declare -A p50 p99
-for path in direct haproxy kafkatap; do
+lat_paths=(direct splice-relay haproxy kafkatap)
+for path in "${lat_paths[@]}"; do
 	port=$(free_base)
 	start_path "$path" "$port"
 	read -r a b _ < <("$tmp/kt-load" rtt -a "$BS" -n "$RTT_N" 2>>"$tmp/load.err")
@@ -320,7 +350,7 @@ echo "Round trip, one ApiVersions v0 at a time on one connection ($RTT_N request
 echo
 echo "| path | p50 µs | p99 µs | added p50 µs | added p99 µs |"
 echo "|---|---|---|---|---|"
-for path in direct haproxy kafkatap; do
+for path in "${lat_paths[@]}"; do
 	printf '| %s | %s | %s | %s | %s |\n' "$path" "${p50[$path]}" "${p99[$path]}" \
 		"$(added "${p50[$path]}" "${p50[direct]}")" "$(added "${p99[$path]}" "${p99[direct]}")"
 done

@@ -197,7 +197,8 @@ def test_bytes_pass_through_unchanged(mode, tmp_path):
     large frames both ways. The client reads only once it has sent
     everything, so the large answers meet a full client socket: the proxy
     splices them (kernel to kernel; recording, it tees its copy into the
-    frame's block) and must queue what the socket does not take, in order.
+    frame's block), taking no more than the socket has room for and waiting
+    for it to drain, and must queue in order whatever it still does not take.
     The no-splice variants take the read-and-write path; the recording ones
     also check that every frame was recorded byte for byte."""
     record = mode.startswith("recording")
@@ -250,11 +251,15 @@ def test_bytes_pass_through_unchanged(mode, tmp_path):
         assert len(fake.sent[idx]) > 5 << 20
         assert got == fake.sent[idx]
         spliced = p.metric("kafkatap_spliced_bytes_total")
+        waits = p.metric("kafkatap_splice_waits_total")
         if mode in ("plain", "recording"):
             # Recording: spliced on, and tee'd into the frame's block.
             assert spliced > 1 << 20, "the large frames were not spliced"
+            # The client's full socket stopped the splicing until it had
+            # room, rather than the rest being copied into a buffer.
+            assert waits > 0, "splicing never waited for the client's socket"
         else:
-            assert spliced == 0
+            assert spliced == 0 and waits == 0
         assert p.stop() == 0
     fake.close()
     if record:
