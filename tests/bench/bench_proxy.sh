@@ -19,6 +19,10 @@
 #               none of them. What it costs is what any relay in the path
 #               costs at the least ("vs floor" compares with it). It is
 #               put in the path as haproxy is.
+#   splice-relay+copy  the same, also tee(2)ing every byte and reading it
+#               into one buffer: the least a relay that records must do
+#               (see every byte once), without framing, decoding, keeping
+#               or writing anything. The recording paths' floor.
 #   haproxy     client -> haproxy -> broker. The broker must advertise
 #               haproxy's address or clients would go around it: a small
 #               LD_PRELOAD shim makes the broker listen on 127.0.0.2:P while
@@ -132,7 +136,7 @@ start_path() {
 	local path=$1 p=$2
 	RELAY_PID=
 	local pre=
-	[[ $path == haproxy || $path == splice-relay ]] && pre=$tmp/shim.so
+	[[ $path == haproxy || $path == splice-relay* ]] && pre=$tmp/shim.so
 	LD_PRELOAD=$pre "$launcher" --no-stdin --brokers 1 --ports "$p" --topic "bench:$PARTS" \
 		>"$tmp/broker.out" 2>"$tmp/broker.err" &
 	BROKER_PID=$!
@@ -141,9 +145,11 @@ start_path() {
 	direct)
 		wait_port 127.0.0.1 "$p"
 		BS=127.0.0.1:$p ;;
-	splice-relay)
+	splice-relay*)
 		wait_port 127.0.0.2 "$p"
-		"$tmp/splice-relay" 127.0.0.1 "$p" 127.0.0.2 &
+		local copy=()
+		[[ $path == splice-relay+copy ]] && copy=(copy)
+		"$tmp/splice-relay" 127.0.0.1 "$p" 127.0.0.2 "${copy[@]}" &
 		RELAY_PID=$!
 		pids+=("$RELAY_PID")
 		wait_port 127.0.0.1 "$p"
@@ -202,7 +208,8 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 		"http://127.0.0.1:$1/metrics" | awk -v re="^$2" '$0 ~ re {s += $2} END {print s + 0}'
 }
 
-paths=(direct splice-relay haproxy kafkatap kafkatap+record kafkatap+record-lean kafkatap+record-pause)
+paths=(direct splice-relay splice-relay+copy haproxy kafkatap kafkatap+record kafkatap+record-lean
+	kafkatap+record-pause)
 if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
 fi
@@ -280,10 +287,12 @@ for size in "${sizes[@]}"; do
 			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {print $1 / $4}' | range)
 		cons_range[$path,$size]=$(paste "$tmp/c.$path" "$tmp/c.direct" |
 			awk '$1 != "nan" && $4 != "nan" && $4 > 0 {print $1 / $4}' | range)
-		if [[ -s $tmp/p.splice-relay ]]; then
-			prod_floor[$path,$size]=$(paste "$tmp/p.$path" "$tmp/p.splice-relay" |
+		floor=splice-relay
+		[[ $path == kafkatap+record* ]] && floor=splice-relay+copy
+		if [[ -s $tmp/p.$floor ]]; then
+			prod_floor[$path,$size]=$(paste "$tmp/p.$path" "$tmp/p.$floor" |
 				awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
-			cons_floor[$path,$size]=$(paste "$tmp/c.$path" "$tmp/c.splice-relay" |
+			cons_floor[$path,$size]=$(paste "$tmp/c.$path" "$tmp/c.$floor" |
 				awk '$1 != "nan" && $4 != "nan" && $4 > 0 {printf "%.4f\n", $1 / $4}' | median)
 		fi
 		cpu_run[$path,$size]=$(awk '{print $1}' "$tmp/cpu.$path" | median)
@@ -302,7 +311,8 @@ echo "Throughput: librdkafka producer then consumer, one broker, $PARTS partitio
 echo "($N100 messages at 100 B, $N1K at 1 KB). The paths take turns within each repetition; rates are"
 echo "medians over the runs, and \"vs direct\" is the median of the ratios to the direct run of the same"
 echo "repetition (in brackets: the lowest and highest of those ratios, the noise behind the median);"
-echo "\"vs floor\" is the same against splice-relay, the least any relay costs."
+echo "\"vs floor\" is the same against splice-relay, the least any relay costs, and for the recording"
+echo "paths against splice-relay+copy, the least a relay that sees every byte costs."
 echo
 echo "| path | record | produce msgs/s | produce MB/s | vs direct | vs floor | consume msgs/s | consume MB/s | vs direct | vs floor |"
 echo "|---|---|---|---|---|---|---|---|---|---|"

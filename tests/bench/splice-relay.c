@@ -5,10 +5,15 @@
  * what any relay in the path costs at the least, so a relay's figures are
  * read against it as well as against a direct connection.
  *
- *   splice-relay LISTEN_IP PORT UPSTREAM_IP
+ *   splice-relay LISTEN_IP PORT UPSTREAM_IP [copy]
  *       listens on LISTEN_IP:PORT, connects each client on to
  *       UPSTREAM_IP:PORT (blocking connect: a benchmark's handful of
  *       connections), runs until killed.
+ *       copy: also tee(2) every byte into a second pipe and read it from
+ *       there into one buffer, overwritten each time: the least a relay
+ *       that records must do (see every byte once), with none of the
+ *       recording's own work (framing, decoding, keeping, writing) and no
+ *       fresh memory.
  *
  * Edge-triggered epoll, one registration per socket: any event on a socket
  * pumps both directions of its connection until the kernel says EAGAIN. A
@@ -23,6 +28,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,12 +38,31 @@
 struct half {
 	int in, out;
 	int pipe[2];
+	int copy_pipe[2]; /* copy mode: the tee(2) of pipe */
 	size_t queued; /* bytes in the pipe */
 	bool done;
 	struct half *peer;
 };
 
 static int ep = -1;
+static bool copy_mode;
+static char copy_buf[PIPE_SIZE];
+
+/* Copy mode: a second reference to the n bytes just spliced into the pipe,
+ * read out into copy_buf. False when the bytes could not be seen. */
+static bool see(struct half *h, size_t n)
+{
+	ssize_t t = tee(h->pipe[0], h->copy_pipe[1], n, SPLICE_F_NONBLOCK);
+	if (t != (ssize_t)n)
+		return false;
+	while (n) {
+		ssize_t r = read(h->copy_pipe[0], copy_buf, n);
+		if (r <= 0)
+			return false;
+		n -= (size_t)r;
+	}
+	return true;
+}
 
 static void pump(struct half *h)
 {
@@ -60,6 +85,10 @@ static void pump(struct half *h)
 		if (n <= 0)
 			return;
 		h->queued = (size_t)n;
+		if (copy_mode && !see(h, (size_t)n)) {
+			fprintf(stderr, "splice-relay: tee fell short\n");
+			h->done = true;
+		}
 	}
 }
 
@@ -73,6 +102,10 @@ static void close_pair(struct half *h)
 	for (int i = 0; i < 2; i++) {
 		close(x[i]->pipe[0]);
 		close(x[i]->pipe[1]);
+		if (copy_mode) {
+			close(x[i]->copy_pipe[0]);
+			close(x[i]->copy_pipe[1]);
+		}
 		x[i]->done = true;
 	}
 	/* The pair is not freed: events for it may still wait in this round's
@@ -85,7 +118,9 @@ static bool open_pair(int client, const struct sockaddr_in *up)
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	struct half *x = calloc(2, sizeof *x);
 	if (s < 0 || !x || connect(s, (const struct sockaddr *)up, sizeof *up) != 0 ||
-	    pipe2(x[0].pipe, O_NONBLOCK) != 0 || pipe2(x[1].pipe, O_NONBLOCK) != 0) {
+	    pipe2(x[0].pipe, O_NONBLOCK) != 0 || pipe2(x[1].pipe, O_NONBLOCK) != 0 ||
+	    (copy_mode && (pipe2(x[0].copy_pipe, O_NONBLOCK) != 0 ||
+			   pipe2(x[1].copy_pipe, O_NONBLOCK) != 0))) {
 		perror("splice-relay: connect");
 		if (s >= 0)
 			close(s);
@@ -96,10 +131,14 @@ static bool open_pair(int client, const struct sockaddr_in *up)
 	fcntl(s, F_SETFL, O_NONBLOCK);
 	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	x[0] = (struct half){.in = client, .out = s, .pipe = {x[0].pipe[0], x[0].pipe[1]}, .peer = &x[1]};
-	x[1] = (struct half){.in = s, .out = client, .pipe = {x[1].pipe[0], x[1].pipe[1]}, .peer = &x[0]};
+	x[0].in = x[1].out = client;
+	x[0].out = x[1].in = s;
+	x[0].peer = &x[1];
+	x[1].peer = &x[0];
 	for (int i = 0; i < 2; i++) {
 		fcntl(x[i].pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+		if (copy_mode)
+			fcntl(x[i].copy_pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
 		struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 					.data.ptr = &x[i]};
 		epoll_ctl(ep, EPOLL_CTL_ADD, x[i].in, &e);
@@ -109,10 +148,11 @@ static bool open_pair(int client, const struct sockaddr_in *up)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: splice-relay LISTEN_IP PORT UPSTREAM_IP\n");
+	if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "copy") != 0)) {
+		fprintf(stderr, "usage: splice-relay LISTEN_IP PORT UPSTREAM_IP [copy]\n");
 		return 2;
 	}
+	copy_mode = argc == 5;
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
 	struct sockaddr_in up = a;
 	int one = 1;
