@@ -857,6 +857,20 @@ static size_t room_for(struct conn *c, int d, size_t want)
 #endif
 }
 
+/* Splice up to `want` bytes of a large frame into the pipe, no more than
+ * the destination has room for (room_for). Returns as splice_in does, 0
+ * also when waiting for the destination. */
+static ssize_t fill_pipe(struct conn *c, int d, size_t want)
+{
+	want = room_for(c, d, want);
+	if (!want)
+		return 0;
+	ssize_t n = splice_in(c, d, want);
+	if (n > 0)
+		c->big[d] = true;
+	return n;
+}
+
 /* Move up to CONN_SPLICE_MAX bytes of the current frame from the source
  * socket to the destination socket through the pipe. What the destination
  * does not take at once is read out of the pipe into its output buffer, as
@@ -866,14 +880,9 @@ static size_t room_for(struct conn *c, int d, size_t want)
 static bool splice_side(struct conn *c, int d)
 {
 	struct framer *f = &c->fr[d];
-	size_t want = f->left < CONN_SPLICE_MAX ? (size_t)f->left : CONN_SPLICE_MAX;
-	want = room_for(c, d, want);
-	if (!want)
-		return true;
-	ssize_t n = splice_in(c, d, want);
+	ssize_t n = fill_pipe(c, d, f->left < CONN_SPLICE_MAX ? (size_t)f->left : CONN_SPLICE_MAX);
 	if (n <= 0)
 		return n == 0;
-	c->big[d] = true;
 	size_t sent = 0;
 	size_t rest = pipe_out(c, d, (size_t)n, &sent);
 	moved(c, d, (size_t)n, sent);
@@ -938,15 +947,9 @@ static bool tee_side(struct conn *c, int d)
 	if (room < CONN_SPLICE_MIN)
 		return false; /* not where the stream layer gathers a large frame */
 	size_t want = f->left < tee_cap ? (size_t)f->left : tee_cap;
-	if (want > room)
-		want = room;
-	want = room_for(c, d, want);
-	if (!want)
-		return true;
-	ssize_t n = splice_in(c, d, want);
+	ssize_t n = fill_pipe(c, d, want < room ? want : room);
 	if (n <= 0)
 		return n == 0;
-	c->big[d] = true;
 	(void)stream_body_room(c->stream, (enum stream_dir)d, &p, (size_t)n); /* back just these */
 	ssize_t t = tee(splice_pipe[0], tee_pipe[1], (size_t)n, SPLICE_F_NONBLOCK);
 	size_t sent = 0, rest;
@@ -976,13 +979,18 @@ static bool tee_side(struct conn *c, int d)
 	return true;
 }
 
+/* Move bytes of a large frame kernel to kernel (spliced, or tee'd for the
+ * stream layer). False when the plain read should run instead. */
+static bool move_side(struct conn *c, int d)
+{
+	return (can_splice(c, d) && splice_side(c, d)) || (can_tee(c, d) && tee_side(c, d));
+}
+
 /* One read on the client (side 0) or upstream (side 1) socket, then pump. */
 static void read_side(struct conn *c, int side)
 {
 	int d = side == SIDE_CLIENT ? DIR_REQ : DIR_RESP;
-	if (can_splice(c, d) && splice_side(c, d))
-		return;
-	if (can_tee(c, d) && tee_side(c, d))
+	if (move_side(c, d))
 		return;
 	struct bufferevent *src = src_of(c, d);
 	struct evbuffer *in = c->in[d];
@@ -1018,10 +1026,7 @@ static void read_side(struct conn *c, int side)
 			/* Not a large frame after all: full reads again. If it
 			 * is, move the rest now rather than after another wait. */
 			c->big[d] = false;
-			if (can_splice(c, d))
-				(void)splice_side(c, d);
-			else if (can_tee(c, d))
-				(void)tee_side(c, d);
+			(void)move_side(c, d);
 		}
 		return;
 	}

@@ -2355,15 +2355,37 @@ void store_connection_node(struct store *s, uint64_t conn_id, int32_t node_id)
 	enqueue(s, it);
 }
 
+/* A large frame in a block of its own (offered in exchange_own) is taken
+ * over, not copied. */
+static bool takes(const uint8_t *own, const uint8_t *frame, size_t n)
+{
+	return own && own == frame && n >= STORE_TAKE_MIN;
+}
+
+/* Keep one frame of an exchange in its queue item: the block it is offered
+ * in (*own, which the item then holds in *kept), or a copy at *d. Returns
+ * where the item's exchange finds the frame. */
+static const uint8_t *keep_frame(uint8_t **kept, uint8_t **own, const uint8_t *p, size_t n,
+				 bool take, uint8_t **d)
+{
+	if (take) {
+		*kept = *own;
+		*own = NULL;
+		return p;
+	}
+	if (!p)
+		return NULL;
+	memcpy(*d, p, n);
+	*d += n;
+	return *d - n;
+}
+
 bool store_append(struct store *s, const struct exchange *x)
 {
 	size_t rq = x->request ? x->request_len : 0, rs = x->response ? x->response_len : 0;
 	size_t bytes = rq + rs;
-	/* Large frames in blocks of their own are taken over, not copied. */
-	bool take_rq = x->own && x->own->request && x->own->request == x->request &&
-		       rq >= STORE_TAKE_MIN;
-	bool take_rs = x->own && x->own->response && x->own->response == x->response &&
-		       rs >= STORE_TAKE_MIN;
+	bool take_rq = x->own && takes(x->own->request, x->request, rq);
+	bool take_rs = x->own && takes(x->own->response, x->response, rs);
 	size_t copied = (take_rq ? 0 : rq) + (take_rs ? 0 : rs);
 	/* Copy first, outside the lock: producers hold it only to link the item. */
 	struct item *it = malloc(sizeof *it + copied);
@@ -2379,21 +2401,9 @@ bool store_append(struct store *s, const struct exchange *x)
 		it->x.own = NULL;
 		it->bytes = bytes;
 		uint8_t *d = it->data;
-		if (take_rq) {
-			it->kept[0] = x->own->request;
-			x->own->request = NULL;
-		} else if (x->request) {
-			memcpy(d, x->request, rq);
-			it->x.request = d;
-			d += rq;
-		}
-		if (take_rs) {
-			it->kept[1] = x->own->response;
-			x->own->response = NULL;
-		} else if (x->response) {
-			memcpy(d, x->response, rs);
-			it->x.response = d;
-		}
+		struct exchange_own none = {0}, *own = x->own ? x->own : &none;
+		it->x.request = keep_frame(&it->kept[0], &own->request, x->request, rq, take_rq, &d);
+		it->x.response = keep_frame(&it->kept[1], &own->response, x->response, rs, take_rs, &d);
 	}
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
