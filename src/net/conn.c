@@ -676,10 +676,12 @@ static bool can_move(struct conn *c, int d)
 	       evbuffer_get_length(bufferevent_get_output(dst_of(c, d))) == 0;
 }
 
-/* Splice when nobody needs to see the bytes (no stream layer). */
+/* Splice when nobody needs to see the bytes: no stream layer, or one that
+ * passes over the rest of this frame (shed, see tee_or_shed). */
 static bool can_splice(struct conn *c, int d)
 {
-	return !c->stream && can_move(c, d) && splice_ready();
+	return can_move(c, d) && (!c->stream || stream_pass_room(c->stream, (enum stream_dir)d)) &&
+	       splice_ready();
 }
 
 /* One readv of up to `want` bytes from fd onto the end of b, without the
@@ -880,12 +882,19 @@ static ssize_t fill_pipe(struct conn *c, int d, size_t want)
 static bool splice_side(struct conn *c, int d)
 {
 	struct framer *f = &c->fr[d];
-	ssize_t n = fill_pipe(c, d, f->left < CONN_SPLICE_MAX ? (size_t)f->left : CONN_SPLICE_MAX);
+	uint64_t want = f->left < CONN_SPLICE_MAX ? f->left : CONN_SPLICE_MAX;
+	if (c->stream) {
+		uint64_t pass = stream_pass_room(c->stream, (enum stream_dir)d);
+		want = pass < want ? pass : want;
+	}
+	ssize_t n = fill_pipe(c, d, (size_t)want);
 	if (n <= 0)
 		return n == 0;
 	size_t sent = 0;
 	size_t rest = pipe_out(c, d, (size_t)n, &sent);
 	moved(c, d, (size_t)n, sent);
+	if (c->stream)
+		stream_pass(c->stream, (enum stream_dir)d, (uint64_t)n);
 	if (rest) {
 		not_kept(c, rest);
 		return true;
@@ -979,11 +988,26 @@ static bool tee_side(struct conn *c, int d)
 	return true;
 }
 
+/* Recording a large frame: tee it, or, when the recording has no room for
+ * it (tap_sheds), shed it and splice it like an unrecorded one. Under a
+ * load the store cannot keep up with, every frame it would drop once
+ * complete cost the event loop a copy into fresh memory; a shed one costs
+ * what forwarding alone does, and its exchange keeps the header. */
+static bool tee_or_shed(struct conn *c, int d)
+{
+	if (tap_sheds(c->env->tap, (size_t)c->fr[d].left) &&
+	    stream_shed(c->stream, (enum stream_dir)d, wall_us(c))) {
+		metrics_inc(c->env->metrics, METRIC_RECORDING_SHED);
+		return can_splice(c, d) && splice_side(c, d);
+	}
+	return tee_side(c, d);
+}
+
 /* Move bytes of a large frame kernel to kernel (spliced, or tee'd for the
  * stream layer). False when the plain read should run instead. */
 static bool move_side(struct conn *c, int d)
 {
-	return (can_splice(c, d) && splice_side(c, d)) || (can_tee(c, d) && tee_side(c, d));
+	return (can_splice(c, d) && splice_side(c, d)) || (can_tee(c, d) && tee_or_shed(c, d));
 }
 
 /* One read on the client (side 0) or upstream (side 1) socket, then pump. */

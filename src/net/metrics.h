@@ -59,6 +59,9 @@
 	  "Exchanges (request/response pairs) handed to the recording and output")                   \
 	X(RECORDINGS_DROPPED, L, counter, "kafkatap_recordings_dropped_total",                       \
 	  "Exchanges not recorded or printed because a queue was full, by sink (store, output)")     \
+	X(RECORDING_SHED, S, counter, "kafkatap_recording_shed_frames_total",                        \
+	  "Large frames forwarded without being recorded (header kept) because the recording's "    \
+	  "queue had no room for them (--store-when-full drop)")                                    \
 	X(RECORDING_PAUSED, S, gauge, "kafkatap_recording_paused",                                   \
 	  "1 while reading is paused because the recording's queue is full (--store-when-full "    \
 	  "pause)")                                                                                 \

@@ -36,6 +36,8 @@
  * down to this (percent of its limit), so that pauses come in few long
  * stretches rather than one per exchange. */
 #define TAP_RESUME_PERCENT 50
+/* Shedding goes on and off with the queue: log it at most this often. */
+#define TAP_SHED_LOG_US (10 * 1000000LL)
 
 struct tap_item {
 	struct tap_item *next;
@@ -58,6 +60,8 @@ struct tap {
 	size_t max_items, max_bytes;
 	bool stop;
 	bool dropping; /* logged once per episode */
+	uint64_t shed;           /* tap_sheds (loop thread): frames shed... */
+	int64_t shed_logged_us;  /* ...and when that was last logged */
 	struct report_out out;
 	uint64_t prev_malformed, prev_unsupported;
 };
@@ -279,6 +283,23 @@ void tap_exchange(struct tap *t, const struct exchange *x)
 bool tap_pauses(const struct tap *t)
 {
 	return t && t->store && t->cfg.store && t->cfg.store->when_full == STORE_FULL_PAUSE;
+}
+
+bool tap_sheds(struct tap *t, size_t bytes)
+{
+	if (!t || !t->store || t->cfg.output != TAP_OUTPUT_NONE || tap_pauses(t))
+		return false;
+	if (store_room_for_large(t->store, bytes))
+		return false;
+	t->shed++;
+	int64_t now = now_us();
+	if (now - t->shed_logged_us >= TAP_SHED_LOG_US) {
+		t->shed_logged_us = now;
+		netlog_warn("recording: the queue is full; large frames go on unrecorded, their "
+			    "exchanges keep the header, flagged shed (%llu so far)",
+			    (unsigned long long)t->shed);
+	}
+	return true;
 }
 
 bool tap_recording_full(struct tap *t)

@@ -56,6 +56,11 @@ void tap_exchange(struct tap *t, const struct exchange *x);
  * its sockets. tap_recording_drained: it has come down far enough to resume
  * (true when the policy is not pause). */
 bool tap_pauses(const struct tap *t);
+/* Should a large frame of `bytes` go on unrecorded (stream_shed)? Only the
+ * recording wants its bytes (no output), its policy is drop and its queue
+ * has no room for them: it would be dropped once complete, so gathering it
+ * would cost the event loop a copy for nothing. Logged once per episode. */
+bool tap_sheds(struct tap *t, size_t bytes);
 bool tap_recording_full(struct tap *t);
 bool tap_recording_drained(struct tap *t);
 /* SIGHUP: reopen the recording file. 0 on success. */

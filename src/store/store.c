@@ -2380,6 +2380,29 @@ static const uint8_t *keep_frame(uint8_t **kept, uint8_t **own, const uint8_t *p
 	return *d - n;
 }
 
+/* Under mu: would an exchange of `bytes` frame bytes be queued now? One
+ * larger than the byte cap alone still goes in when the queue is empty. */
+static bool room_locked(const struct store *s, size_t bytes)
+{
+	return s->o.when_full == STORE_FULL_PAUSE ||
+	       (s->q_exchanges < s->o.queue_max &&
+		(s->q_bytes + bytes <= s->o.queue_max_bytes || s->q_exchanges == 0));
+}
+
+/* The share of the queue's limits a large frame may fill (see
+ * store_room_for_large), in eighths. */
+#define LARGE_EIGHTHS 7u
+
+bool store_room_for_large(struct store *s, size_t bytes)
+{
+	pthread_mutex_lock(&s->mu);
+	bool room = s->o.when_full == STORE_FULL_PAUSE || s->q_exchanges == 0 ||
+		    (!s->stopping && s->q_exchanges < s->o.queue_max / 8 * LARGE_EIGHTHS &&
+		     s->q_bytes + bytes <= s->o.queue_max_bytes / 8 * LARGE_EIGHTHS);
+	pthread_mutex_unlock(&s->mu);
+	return room;
+}
+
 bool store_append(struct store *s, const struct exchange *x)
 {
 	size_t rq = x->request ? x->request_len : 0, rs = x->response ? x->response_len : 0;
@@ -2409,11 +2432,7 @@ bool store_append(struct store *s, const struct exchange *x)
 	for (;;) {
 		if (!it || s->stopping)
 			goto drop;
-		/* One exchange larger than the byte cap alone still goes in when the queue is empty. */
-		bool room = s->o.when_full == STORE_FULL_PAUSE ||
-			    (s->q_exchanges < s->o.queue_max &&
-			     (s->q_bytes + bytes <= s->o.queue_max_bytes || s->q_exchanges == 0));
-		if (room)
+		if (room_locked(s, bytes))
 			break;
 		if (s->o.when_full == STORE_FULL_DROP)
 			goto drop;

@@ -125,6 +125,14 @@ void store_connection_node(struct store *s, uint64_t conn_id, int32_t node_id);
  * to NULL), so call this after every other sink of the exchange. False when
  * it was dropped (STORE_FULL_DROP and the queue is full, or out of memory). */
 bool store_append(struct store *s, const struct exchange *x);
+/* May a large frame of `bytes` start to be gathered for this store? The
+ * proxy asks before it gathers one, and sheds it when not (stream_shed):
+ * one the store would drop once complete is then not gathered at all. A
+ * large frame may fill the queue's limits only up to seven eighths: the
+ * rest is for the small exchanges (which would be dropped otherwise, the
+ * queue staying at the brim) and for large frames already being gathered.
+ * Always true under STORE_FULL_PAUSE, and when the queue is empty. */
+bool store_room_for_large(struct store *s, size_t bytes);
 
 struct store_counters {
 	uint64_t queued;          /* exchanges waiting in the queue now */

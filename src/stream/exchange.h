@@ -25,7 +25,8 @@
 	X(SASL_RAW, 0x0080, "sasl_raw", "a raw SASL token after SaslHandshake v0")          \
 	X(CORR_REUSED, 0x0100, "correlation_reused", "the correlation id was reused while in flight") \
 	X(REWRITTEN, 0x0200, "rewritten", "the proxy re-encoded this response (address rewrite)") \
-	X(OVERSIZED, 0x0400, "oversized", "a frame over the maximum frame size: only its header was kept")
+	X(OVERSIZED, 0x0400, "oversized", "a frame over the maximum frame size: only its header was kept") \
+	X(SHED, 0x0800, "shed", "the recording was full: a large frame went through unrecorded, only its header was kept")
 
 enum exchange_flag {
 #define EXCHANGE_FLAG_ENUM(name, bit, json, desc) EXCHANGE_##name = bit,

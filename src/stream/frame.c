@@ -44,6 +44,8 @@ static void set_state(struct framer *f, enum frame_state s)
 	f->state = s;
 	if (s == FRAME_SIZE)
 		f->head_len = 0;
+	if (s != FRAME_LOST)
+		f->shed = false;
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -360,7 +362,10 @@ static size_t run(struct framer *f, const uint8_t *p, size_t n, int64_t ts)
 				if (take > f->lost_left)
 					take = (size_t)f->lost_left;
 				f->lost_left -= take;
-				skip(f, take);
+				if (f->shed)
+					f->c.passed_bytes += take; /* not skipped: the owner chose not to look */
+				else
+					skip(f, take);
 				pos += take;
 			}
 			if (f->lost_left == 0)
@@ -486,6 +491,45 @@ void frame_body_commit(struct framer *f, size_t n, int64_t ts)
 {
 	f->c.bytes += n;
 	body_added(f, (uint32_t)n, ts);
+}
+
+/* A shed frame's head: what the owner's header decoding needs (a Produce's
+ * acks come after the client and transactional ids), not the whole of what
+ * a large first read gathered. */
+#define FRAME_SHED_HEAD 1024u
+
+bool frame_shed(struct framer *f, int64_t ts)
+{
+	if (f->state != FRAME_BODY || f->stash_len || rescan_pending(f) || f->body_len >= f->size)
+		return false;
+	f->c.shed_frames++;
+	report_lost(f, f->body, f->body_len < FRAME_SHED_HEAD ? f->body_len : FRAME_SHED_HEAD,
+		    FRAME_LOSS_SHED, ts);
+	f->lost_left = (uint64_t)f->size - f->body_len;
+	release_body(f);
+	f->head_len = FRAME_HEAD_MAX + 1; /* reported */
+	set_state(f, FRAME_LOST);
+	f->shed = true;
+	return true;
+}
+
+uint64_t frame_pass_room(const struct framer *f)
+{
+	return f->state == FRAME_LOST && f->head_len > FRAME_HEAD_MAX ? f->lost_left : 0;
+}
+
+void frame_pass(struct framer *f, uint64_t n)
+{
+	uint64_t room = frame_pass_room(f);
+	if (n > room)
+		n = room; /* never past the frame: the next one starts in step */
+	if (!n)
+		return;
+	f->c.bytes += n;
+	f->c.passed_bytes += n;
+	f->lost_left -= n;
+	if (f->lost_left == 0)
+		set_state(f, FRAME_SIZE);
 }
 
 void frame_gap(struct framer *f, uint64_t n, int64_t ts)

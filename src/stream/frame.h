@@ -55,7 +55,7 @@ const char *frame_state_name(enum frame_state s);
 enum frame_verdict { FRAME_NO = 0, FRAME_YES, FRAME_MORE };
 
 /* Why a frame was not delivered whole. */
-enum frame_loss { FRAME_LOSS_OVERSIZED, FRAME_LOSS_GAP, FRAME_LOSS_CLOSED };
+enum frame_loss { FRAME_LOSS_OVERSIZED, FRAME_LOSS_GAP, FRAME_LOSS_CLOSED, FRAME_LOSS_SHED };
 
 struct frame_sink {
 	/* A whole frame (without the size prefix); valid during the call. */
@@ -76,10 +76,12 @@ struct frame_counters {
 	uint64_t frames;
 	uint64_t bytes;          /* all bytes fed */
 	uint64_t bad_sizes;      /* negative or over max_frame */
-	uint64_t lost_frames;    /* not delivered whole (oversized, gap, close) */
+	uint64_t lost_frames;    /* not delivered whole (oversized, gap, close, shed) */
 	uint64_t skipped_bytes;  /* passed over while hunting, in lost frames, or raw */
 	uint64_t gaps;
 	uint64_t gap_bytes;
+	uint64_t shed_frames;    /* frame_shed */
+	uint64_t passed_bytes;   /* the rest of shed frames (frame_pass, or fed) */
 };
 
 struct framer {
@@ -96,8 +98,10 @@ struct framer {
 	uint8_t *body;
 	uint32_t body_len, body_cap;
 	uint32_t body_ready;     /* bytes of body[] known to be backed by memory */
-	/* LOST: bytes of the current frame still to pass over. */
+	/* LOST: bytes of the current frame still to pass over; shed: the frame
+	 * was shed (frame_shed), not lost. */
 	uint64_t lost_left;
+	bool shed;
 	/* HUNT: bytes not yet ruled out as a frame start. */
 	uint8_t *stash;
 	size_t stash_len;
@@ -118,6 +122,18 @@ void frame_feed(struct framer *f, const uint8_t *p, size_t n, int64_t ts_us);
  * frame_body_commit, which acts exactly as frame_feed of those bytes. */
 size_t frame_body_room(struct framer *f, uint8_t **p, size_t want);
 void frame_body_commit(struct framer *f, size_t n, int64_t ts_us);
+/* The owner will not show the framer the rest of the frame being gathered
+ * (the proxy, when its recording has no room for it): the frame is reported
+ * lost (FRAME_LOSS_SHED) with the bytes gathered so far as its head, and the
+ * rest is to be passed with frame_pass. False, and nothing changes, when
+ * the framer is not gathering a frame (frame_body_room would return 0). */
+bool frame_shed(struct framer *f, int64_t ts_us);
+/* Bytes of the current frame the framer would pass over unseen (the rest of
+ * a shed or lost frame whose head was reported); 0 when it is not doing so.
+ * The owner may move up to that many elsewhere and report them with
+ * frame_pass, which counts them as fed. */
+uint64_t frame_pass_room(const struct framer *f);
+void frame_pass(struct framer *f, uint64_t n);
 /* n bytes are missing here. */
 void frame_gap(struct framer *f, uint64_t n, int64_t ts_us);
 /* The next bytes may start mid-frame: hunt for a boundary (needs resync). */

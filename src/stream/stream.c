@@ -21,7 +21,7 @@
  *   keeps its header (api, version, correlation id) so that its response
  *   still pairs; the exchange is flagged OVERSIZED and carries no bytes for
  *   that side. Frames cut by a capture gap are handled the same way, flagged
- *   GAP. */
+ *   GAP, and so are frames the proxy sheds (stream_shed), flagged SHED. */
 #include "config.h"
 #include "stream/stream.h"
 
@@ -95,7 +95,7 @@ static void emit_x(struct stream *s, struct corr_entry *owned_req, const struct 
 	x.api_version = -1;
 	x.correlation_id = -1;
 	/* A response time exists when a response (or what is left of one) came. */
-	bool resp_seen = resp || (flags & (EXCHANGE_GAP | EXCHANGE_OVERSIZED));
+	bool resp_seen = resp || (flags & (EXCHANGE_GAP | EXCHANGE_OVERSIZED | EXCHANGE_SHED));
 	if (req) {
 		x.api_key = req->api_key;
 		x.api_version = req->api_version;
@@ -361,7 +361,9 @@ static void on_lost(void *ctx, const uint8_t *head, uint32_t head_len, uint32_t 
 {
 	struct side *sd = ctx;
 	struct stream *s = sd->s;
-	uint32_t flag = why == FRAME_LOSS_OVERSIZED ? EXCHANGE_OVERSIZED : EXCHANGE_GAP;
+	uint32_t flag = why == FRAME_LOSS_OVERSIZED ? EXCHANGE_OVERSIZED
+			: why == FRAME_LOSS_SHED    ? EXCHANGE_SHED
+						    : EXCHANGE_GAP;
 	if (sd->d == STREAM_TO_BROKER) {
 		int16_t api, ver;
 		int32_t corr;
@@ -462,6 +464,21 @@ void stream_body_commit(struct stream *s, enum stream_dir d, size_t n, int64_t t
 	frame_body_commit(&s->fr[d & 1], n, ts_us);
 }
 
+bool stream_shed(struct stream *s, enum stream_dir d, int64_t ts_us)
+{
+	return frame_shed(&s->fr[d & 1], ts_us);
+}
+
+uint64_t stream_pass_room(const struct stream *s, enum stream_dir d)
+{
+	return frame_pass_room(&s->fr[d & 1]);
+}
+
+void stream_pass(struct stream *s, enum stream_dir d, uint64_t n)
+{
+	frame_pass(&s->fr[d & 1], n);
+}
+
 void stream_gap(struct stream *s, enum stream_dir d, uint64_t nbytes, int64_t ts_us)
 {
 	if (nbytes == 0)
@@ -511,6 +528,7 @@ void stream_get_counters(const struct stream *s, struct stream_counters *c)
 		c->bad_frames += f->bad_sizes;
 		c->skipped_bytes += f->skipped_bytes;
 		c->gaps += f->gaps;
+		c->shed_frames += f->shed_frames;
 	}
 	c->exchanges = s->exchanges;
 	c->unanswered = s->unanswered;

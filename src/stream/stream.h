@@ -53,6 +53,14 @@ void stream_feed(struct stream *s, enum stream_dir d, const uint8_t *p, size_t n
  * rest of a large frame straight into the block that keeps it. */
 size_t stream_body_room(struct stream *s, enum stream_dir d, uint8_t **p, size_t want);
 void stream_body_commit(struct stream *s, enum stream_dir d, size_t n, int64_t ts_us);
+/* The proxy, whose recording has no room for the large frame being
+ * gathered in direction d: the frame goes on unseen (frame_shed). Its
+ * exchange keeps the header (api, version, correlation id, so that a
+ * response still pairs) and is flagged SHED. stream_pass_room says how many
+ * of its bytes may then bypass the stream; stream_pass counts those that did. */
+bool stream_shed(struct stream *s, enum stream_dir d, int64_t ts_us);
+uint64_t stream_pass_room(const struct stream *s, enum stream_dir d);
+void stream_pass(struct stream *s, enum stream_dir d, uint64_t n);
 /* `nbytes` are missing in direction d (a capture gap); the stream resynchronises. */
 void stream_gap(struct stream *s, enum stream_dir d, uint64_t nbytes, int64_t ts_us);
 /* The next bytes in direction d may start mid-frame (a capture that began
@@ -72,6 +80,7 @@ struct stream_counters {
 	uint64_t bad_frames;      /* size out of range */
 	uint64_t skipped_bytes;   /* resynchronisation */
 	uint64_t gaps;
+	uint64_t shed_frames;     /* stream_shed */
 };
 void stream_get_counters(const struct stream *s, struct stream_counters *c);
 /* The connection this stream belongs to (broker_node_id may be updated by the owner). */

@@ -7,7 +7,10 @@
  * chunk, bit 2 makes the chunk 4x longer by repeating it (to reach frame
  * sizes), so arbitrary interleavings of both directions are explored; bit 7
  * writes what it can of the chunk straight into the frame being gathered
- * (stream_body_room/commit, the recording proxy's path). The sink takes and
+ * (stream_body_room/commit, the recording proxy's path); bit 6 first sheds
+ * the frame being gathered (stream_shed) and passes what it can of the
+ * chunk around the stream (stream_pass), as the proxy does when its
+ * recording is full. The sink takes and
  * frees the frames offered in x->own of every other exchange, as the store
  * keeps them. */
 #include "config.h"
@@ -41,8 +44,16 @@ static void on_exchange(void *ctx, const struct exchange *x)
 }
 
 static void feed(struct stream *s, enum stream_dir d, const uint8_t *p, size_t n, int64_t ts,
-		 int write)
+		 int write, int shed)
 {
+	if (shed) {
+		(void)stream_shed(s, d, ts);
+		uint64_t room = stream_pass_room(s, d);
+		size_t k = room < n ? (size_t)room : n;
+		stream_pass(s, d, k);
+		p += k;
+		n -= k;
+	}
 	while (write && n) {
 		uint8_t *at;
 		size_t room = stream_body_room(s, d, &at, n);
@@ -86,9 +97,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ctl & 4) {
 			for (int k = 0; k < 4; k++)
 				memcpy(rep + k * len, data + i, len);
-			feed(s, d, rep, (size_t)len * 4, ts, ctl & 0x80);
+			feed(s, d, rep, (size_t)len * 4, ts, ctl & 0x80, ctl & 0x40);
 		} else {
-			feed(s, d, data + i, len, ts, ctl & 0x80);
+			feed(s, d, data + i, len, ts, ctl & 0x80, ctl & 0x40);
 		}
 		i += len;
 		ts += 17;

@@ -391,8 +391,10 @@ def test_injected_errors_pass_through_and_are_recorded(cluster3, tmp_path):
 @pytest.mark.parametrize("policy", ["drop", "pause"])
 def test_store_when_full(policy, cluster3, tmp_path):
     """A recording queue far too small for the traffic (64 KiB, for 20 MB of
-    Produce): with drop, exchanges are dropped and counted while the traffic
-    runs at full speed; with pause, the proxy stops reading until the
+    Produce): with drop, large frames the queue has no room for are shed
+    (forwarded unrecorded, their exchanges flagged with the header kept) and
+    exchanges that still do not fit are dropped, all counted, while the
+    traffic runs at full speed; with pause, the proxy stops reading until the
     recording catches up, and the recording holds every record produced."""
     topic = spread_topic(cluster3)
     db = str(tmp_path / "rec.db")
@@ -402,21 +404,36 @@ def test_store_when_full(policy, cluster3, tmp_path):
     with Proxy(cluster3.bootstrap, record=db,
                extra=["--store-when-full", policy, "--store-queue", "64k"]) as p:
         rig.kcat_produce(p.bootstrap, topic, msgs, timeout=120)
+        got = rig.kcat_consume(p.bootstrap, topic, n, timeout=120)
         dropped = p.metric("kafkatap_recordings_dropped_total", sink="store")
+        shed = p.metric("kafkatap_recording_shed_frames_total")
         pauses = p.metric("kafkatap_recording_pauses_total")
         assert p.stop(timeout=120) == 0
         log = p.log()
+    assert sorted(m["value"] for m in got) == sorted(m["value"] for m in msgs)
     con = sqlite3.connect(db)
     recorded = con.execute("SELECT count(*) FROM records WHERE direction = 'produce'"
                            ).fetchone()[0]
     distinct = con.execute("SELECT count(DISTINCT key) FROM records WHERE direction = 'produce' "
                            "AND topic = ?", (topic,)).fetchone()[0]
+    shed_rows = con.execute(
+        "SELECT api_key, request_raw IS NULL, response_raw IS NULL, response_us IS NULL, "
+        "(flags & 1) <> 0 FROM exchanges WHERE flags & (SELECT bit FROM flags WHERE name = 'shed')"
+    ).fetchall()
     con.close()
     if policy == "drop":
-        assert dropped > 0 and pauses == 0, (dropped, pauses)
+        assert shed > 0 and pauses == 0, (shed, dropped, pauses)
         assert recorded < n
+        # A shed Produce keeps its header and pairs with its response; a shed
+        # Fetch response keeps its request. Some shed exchanges may still be
+        # dropped: one large exchange alone fills a 64 KiB queue.
+        assert 0 < len(shed_rows) <= shed, (len(shed_rows), shed)
+        assert all(r[0] in (0, 1) and r[1] != r[2] and r[3] == 0 and r[4] == 0
+                   for r in shed_rows), shed_rows[:5]
+        assert any(r[0] == 0 and r[1] == 1 and r[2] == 0 for r in shed_rows), shed_rows[:5]
+        assert "large frames go on unrecorded" in log
     else:
-        assert dropped == 0 and pauses > 0, (dropped, pauses)
+        assert dropped == 0 and shed == 0 and not shed_rows and pauses > 0, (dropped, shed, pauses)
         assert recorded >= n and distinct == n, (recorded, distinct)
         assert "reading from every connection pauses" in log
         assert re.search(r"reading was paused \d+ times", log), log[-2000:]

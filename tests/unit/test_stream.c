@@ -761,6 +761,89 @@ static void test_body_room(void)
 	CHECK(bytes_written > (reqs.n + resps.n) / 2); /* most bytes took the write path */
 }
 
+/* A Produce v3 request with acks and `pad` bytes of (topic) data after the
+ * header fields, so that the frame is large. */
+static void big_produce(struct bytes *b, int32_t corr, int acks, size_t pad)
+{
+	struct bytes body = {.n = 0};
+	put16(&body, -1);
+	put16(&body, acks);
+	put32(&body, 30000);
+	for (size_t i = 0; i < pad; i++)
+		body.p[body.n++] = (uint8_t)(i * 13);
+	request(b, 0, 3, corr, "prod", body.p, body.n);
+}
+
+/* The proxy sheds a large frame its recording has no room for: the framer
+ * reports it with its head, passes over the rest whether the bytes bypass
+ * it (stream_pass, spliced) or are fed (a plain read), and the frames after
+ * it are framed in step. A request keeps what pairs its response; an acks=0
+ * Produce is emitted at once; a shed response completes its exchange. */
+static void test_shed(void)
+{
+	static struct bytes req, resp, tail_req, tail_resp, acks0;
+	req.n = resp.n = tail_req.n = tail_resp.n = acks0.n = 0;
+	big_produce(&req, 7, 1, 3000);
+	request(&req, 1, 4, 8, "prod", "\x00\x01", 2); /* a Fetch, answered by a large response */
+	static uint8_t fetched[2500];
+	for (size_t i = 0; i < sizeof fetched; i++)
+		fetched[i] = (uint8_t)i;
+	response(&resp, 7, "\x00\x00", 2);
+	response(&resp, 8, fetched, sizeof fetched);
+	request(&tail_req, 18, 0, 9, "prod", NULL, 0);
+	response(&tail_resp, 9, "\x00\x00", 2);
+	big_produce(&acks0, 10, 0, 2000);
+
+	struct collect c;
+	struct stream *s = open_stream(&c, false, 0, 0);
+	CHECK(!stream_shed(s, STREAM_TO_BROKER, 1)); /* at a boundary: nothing to shed */
+	CHECK_EQ_INT(stream_pass_room(s, STREAM_TO_BROKER), 0);
+	size_t first = 4 + 14 + 8 + 3000; /* the Produce frame: prefix, header, fields, data */
+	stream_feed(s, STREAM_TO_BROKER, req.p, 40, 1);
+	CHECK(stream_shed(s, STREAM_TO_BROKER, 1));
+	CHECK(!stream_shed(s, STREAM_TO_BROKER, 1)); /* already shed */
+	CHECK_EQ_INT(stream_pass_room(s, STREAM_TO_BROKER), first - 40);
+	stream_pass(s, STREAM_TO_BROKER, 1000);                       /* spliced */
+	stream_feed(s, STREAM_TO_BROKER, req.p + 1040, 500, 1);       /* read */
+	CHECK_EQ_INT(stream_pass_room(s, STREAM_TO_BROKER), first - 1540);
+	stream_pass(s, STREAM_TO_BROKER, first - 1540 + 100);         /* no further than the frame */
+	CHECK_EQ_INT(stream_pass_room(s, STREAM_TO_BROKER), 0);
+	stream_feed(s, STREAM_TO_BROKER, req.p + first, req.n - first, 1); /* the Fetch, whole */
+	size_t small = 4 + 4 + 2;
+	stream_feed(s, STREAM_TO_CLIENT, resp.p, small + 30, 2);
+	CHECK(stream_shed(s, STREAM_TO_CLIENT, 2));
+	stream_pass(s, STREAM_TO_CLIENT, stream_pass_room(s, STREAM_TO_CLIENT));
+	stream_feed(s, STREAM_TO_BROKER, tail_req.p, tail_req.n, 3);
+	stream_feed(s, STREAM_TO_CLIENT, tail_resp.p, tail_resp.n, 4);
+	stream_feed(s, STREAM_TO_BROKER, acks0.p, 100, 5);
+	CHECK(stream_shed(s, STREAM_TO_BROKER, 5));
+	stream_feed(s, STREAM_TO_BROKER, acks0.p + 100, acks0.n - 100, 5);
+	struct stream_counters k;
+	stream_get_counters(s, &k);
+	CHECK_EQ_INT(k.shed_frames, 3);
+	CHECK_EQ_INT(k.skipped_bytes, 0); /* shed bytes are passed over, not skipped */
+	CHECK_EQ_INT(k.bytes[STREAM_TO_BROKER], req.n + tail_req.n + acks0.n);
+	CHECK_EQ_INT(k.bytes[STREAM_TO_CLIENT], resp.n + tail_resp.n);
+	stream_close(s, 6);
+	stream_free(s);
+
+	CHECK_EQ_INT(c.n, 4);
+	CHECK_EQ_INT(c.x[0].api, 0);
+	CHECK_EQ_INT(c.x[0].corr, 7);
+	CHECK_EQ_INT(c.x[0].flags, EXCHANGE_SHED);
+	CHECK(!c.x[0].has_req && c.x[0].has_resp);
+	CHECK_EQ_INT(c.x[1].api, 1);
+	CHECK_EQ_INT(c.x[1].corr, 8);
+	CHECK_EQ_INT(c.x[1].flags, EXCHANGE_SHED);
+	CHECK(c.x[1].has_req && !c.x[1].has_resp);
+	CHECK_EQ_INT(c.x[2].api, 18);
+	CHECK_EQ_INT(c.x[2].flags, 0);
+	CHECK(c.x[2].has_req && c.x[2].has_resp);
+	CHECK_EQ_INT(c.x[3].corr, 10);
+	CHECK_EQ_INT(c.x[3].flags, EXCHANGE_ACKS0 | EXCHANGE_SHED);
+	CHECK_EQ_INT(c.notices, 0);
+}
+
 /* Hostile input never crashes: random bytes into both directions, in
  * random pieces, with gaps. */
 static void test_noise(void)
@@ -810,6 +893,7 @@ int main(void)
 	test_gathered_requests();
 	test_taken_frames();
 	test_body_room();
+	test_shed();
 	test_noise();
 	return unit_done("test_stream");
 }
