@@ -275,8 +275,11 @@ int show_main(int argc, char **argv)
 		x.flags = (uint32_t)sqlite3_column_int64(st, 6);
 		x.request = col_blob(st, 7, &x.request_len);
 		x.response = col_blob(st, 8, &x.response_len);
-		bool req_missing = !x.request && sqlite3_column_type(st, 9) != SQLITE_NULL;
-		bool resp_missing = !x.response && sqlite3_column_type(st, 10) != SQLITE_NULL;
+		/* A frame never kept (oversized, gap, shed) has its size but no
+		 * bytes and no JSON either: not one left out of the recording. */
+		bool lost = x.flags & (EXCHANGE_OVERSIZED | EXCHANGE_GAP | EXCHANGE_SHED);
+		bool req_missing = !x.request && !lost && sqlite3_column_type(st, 9) != SQLITE_NULL;
+		bool resp_missing = !x.response && !lost && sqlite3_column_type(st, 10) != SQLITE_NULL;
 		if (!req_missing && !resp_missing) {
 			if (report_out_exchange(&out, &x))
 				shown++;

@@ -1442,8 +1442,9 @@ static void row_values(struct pval *v, const struct exchange *x, const struct ex
 	pv_bytes(&v[6], PV_TEXT, d->client_id, d->client_id_len);
 	pv_int(&v[7], x->request_us != 0, x->request_us);
 	pv_int(&v[8], x->response_us != 0, x->response_us);
-	pv_int(&v[9], x->request != NULL, x->request_len);
-	pv_int(&v[10], x->response != NULL, x->response_len);
+	/* A frame not kept has its declared size (exchange.h). */
+	pv_int(&v[9], x->request != NULL || x->request_len, x->request_len);
+	pv_int(&v[10], x->response != NULL || x->response_len, x->response_len);
 	/* A non-zero error code always comes with error_known, so the view's
 	 * has_error (error_code <> 0) is what was stored before version 4. */
 	pv_int(&v[11], x->response && d->error_known, d->error_code);

@@ -62,9 +62,11 @@ struct exchange {
 	int32_t correlation_id;
 	int64_t request_us;           /* Unix time in microseconds; 0 when absent */
 	int64_t response_us;
-	const uint8_t *request;       /* request frame, or NULL */
+	/* The frames, or NULL. A frame not kept (oversized, cut by a gap, shed)
+	 * is NULL with the size its prefix declared; otherwise NULL has size 0. */
+	const uint8_t *request;
 	uint32_t request_len;
-	const uint8_t *response;      /* response frame, or NULL */
+	const uint8_t *response;
 	uint32_t response_len;
 	uint32_t flags;               /* EXCHANGE_* */
 	struct exchange_own *own;     /* frames a sink may keep; NULL: none */

@@ -101,14 +101,13 @@ static void emit_x(struct stream *s, struct corr_entry *owned_req, const struct 
 		x.api_version = req->api_version;
 		x.correlation_id = req->correlation_id;
 		x.request_us = req->ts_us;
-		if (req->has_bytes) {
+		x.request_len = req->len; /* a lost frame's: the size it declared */
+		if (req->has_bytes)
 			x.request = req->bytes;
-			x.request_len = req->len;
-		}
 		flags |= req->flags;
 	}
 	x.response = resp;
-	x.response_len = resp ? resp_len : 0;
+	x.response_len = resp_len;
 	x.response_us = resp_seen ? resp_ts : 0;
 	if (!req && resp) {
 		int32_t corr;
@@ -250,7 +249,8 @@ static struct corr_entry *push_request(struct stream *s, const uint8_t *p, uint3
 	return e;
 }
 
-/* Keep a request until its response comes. p NULL: the frame itself was lost. */
+/* Keep a request until its response comes. p NULL: the frame itself was
+ * lost, and n is the size it declared. */
 static void keep_request(struct stream *s, int16_t api, int16_t ver, int32_t corr,
 			 const uint8_t *p, uint32_t n, int64_t ts, uint32_t flags, bool no_id)
 {
@@ -272,6 +272,8 @@ static void keep_request(struct stream *s, int16_t api, int16_t ver, int32_t cor
 	e->ts_us = ts;
 	e->flags = flags;
 	e->no_id = no_id;
+	if (!p)
+		e->len = n; /* the lost frame's declared size; no bytes, none counted */
 }
 
 static void on_request(struct stream *s, const uint8_t *p, uint32_t n, int64_t ts)
@@ -372,24 +374,23 @@ static void on_lost(void *ctx, const uint8_t *head, uint32_t head_len, uint32_t 
 		int16_t acks;
 		if (api == API_PRODUCE && produce_acks(head, head_len, ver, &acks) && acks == 0) {
 			struct corr_entry tmp = {.api_key = api, .api_version = ver,
-						 .correlation_id = corr, .ts_us = ts};
+						 .correlation_id = corr, .ts_us = ts, .len = size};
 			emit(s, &tmp, NULL, 0, 0, EXCHANGE_ACKS0 | flag);
 			return;
 		}
-		keep_request(s, api, ver, corr, NULL, 0, ts, flag, false);
+		keep_request(s, api, ver, corr, NULL, size, ts, flag, false);
 		return;
 	}
-	(void)size;
 	struct corr_entry *front = corr_at(&s->corr, 0);
 	if (front && front->no_id) {
-		answer(s, 0, NULL, 0, ts, flag);
+		answer(s, 0, NULL, size, ts, flag);
 		return;
 	}
 	if (head_len < 4)
 		return;
 	long idx = corr_find(&s->corr, (int32_t)be32(head));
 	if (idx >= 0)
-		answer(s, idx, NULL, 0, ts, flag);
+		answer(s, idx, NULL, size, ts, flag);
 }
 
 /* Hunting in the response direction: a frame can start here if its

@@ -418,7 +418,8 @@ def test_store_when_full(policy, cluster3, tmp_path):
                            "AND topic = ?", (topic,)).fetchone()[0]
     shed_rows = con.execute(
         "SELECT api_key, request_raw IS NULL, response_raw IS NULL, response_us IS NULL, "
-        "(flags & 1) <> 0 FROM exchanges WHERE flags & (SELECT bit FROM flags WHERE name = 'shed')"
+        "(flags & 1) <> 0, request_size, response_size FROM exchanges "
+        "WHERE flags & (SELECT bit FROM flags WHERE name = 'shed')"
     ).fetchall()
     con.close()
     if policy == "drop":
@@ -431,6 +432,8 @@ def test_store_when_full(policy, cluster3, tmp_path):
         assert all(r[0] in (0, 1) and r[1] != r[2] and r[3] == 0 and r[4] == 0
                    for r in shed_rows), shed_rows[:5]
         assert any(r[0] == 0 and r[1] == 1 and r[2] == 0 for r in shed_rows), shed_rows[:5]
+        # The side not kept has the size its frame declared: a large one.
+        assert all((r[5] if r[1] else r[6]) > 65536 for r in shed_rows), shed_rows[:5]
         assert "large frames go on unrecorded" in log
     else:
         assert dropped == 0 and shed == 0 and not shed_rows and pauses > 0, (dropped, shed, pauses)

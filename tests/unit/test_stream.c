@@ -832,10 +832,12 @@ static void test_shed(void)
 	CHECK_EQ_INT(c.x[0].corr, 7);
 	CHECK_EQ_INT(c.x[0].flags, EXCHANGE_SHED);
 	CHECK(!c.x[0].has_req && c.x[0].has_resp);
+	CHECK_EQ_INT(c.x[0].req_len, first - 4); /* the size it declared */
 	CHECK_EQ_INT(c.x[1].api, 1);
 	CHECK_EQ_INT(c.x[1].corr, 8);
 	CHECK_EQ_INT(c.x[1].flags, EXCHANGE_SHED);
 	CHECK(c.x[1].has_req && !c.x[1].has_resp);
+	CHECK_EQ_INT(c.x[1].resp_len, 4 + sizeof fetched);
 	CHECK_EQ_INT(c.x[2].api, 18);
 	CHECK_EQ_INT(c.x[2].flags, 0);
 	CHECK(c.x[2].has_req && c.x[2].has_resp);
