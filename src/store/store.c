@@ -1500,16 +1500,41 @@ static bool collect_record(void *ctx, const struct extract_record *r)
 	return true;
 }
 
+/* Is [p, p+n) inside one of the exchange's frames? Those live in the queue
+ * item as long as its decoded row does (item_free frees both), so values
+ * there need no copy: the raw frames themselves, and the keys and values of
+ * uncompressed records. Copying them was most of the decoding thread's
+ * time with large Produce and Fetch frames (a copy into fresh memory, page
+ * faults included), and twice their size in memory. */
+static bool within(const uint8_t *frame, uint32_t len, const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, f = (uintptr_t)frame;
+	return frame && a >= f && a - f <= len && n <= len - (a - f);
+}
+
+static bool in_frames(const struct exchange *x, const void *p, size_t n)
+{
+	return within(x->request, x->request_len, p, n) || within(x->response, x->response_len, p, n);
+}
+
+/* Does value v need a copy (a text or blob outside the frames)? */
+static bool copied(const struct pval *v, const struct exchange *x)
+{
+	return (v->type == PV_TEXT || v->type == PV_BLOB) && v->len && !in_frames(x, v->p, v->len);
+}
+
 /* Copy the texts and blobs of nrows rows of ncols values to *p, pointing
- * the values there. A value with the same source as the row before's in
- * its column (the topic of the records of one partition) shares its copy,
- * so that bind_pvals can skip binding it again. */
-static void copy_pvals(struct pval *v, size_t nrows, int ncols, uint8_t **p)
+ * the values there, except those in the exchange's frames. A value with the
+ * same source as the row before's in its column (the topic of the records
+ * of one partition) shares its copy, so that bind_pvals can skip binding it
+ * again. */
+static void copy_pvals(struct pval *v, size_t nrows, int ncols, uint8_t **p,
+		       const struct exchange *x)
 {
 	const void *src[REC_COLS > XROW_COLS ? REC_COLS : XROW_COLS] = {NULL};
 	for (size_t r = 0; r < nrows; r++, v += ncols) {
 		for (int c = 0; c < ncols; c++) {
-			if ((v[c].type != PV_TEXT && v[c].type != PV_BLOB) || !v[c].len)
+			if (!copied(&v[c], x))
 				continue;
 			if (r && v[c].p == src[c] && v[c - ncols].type == v[c].type &&
 			    v[c - ncols].len == v[c].len) {
@@ -1524,11 +1549,11 @@ static void copy_pvals(struct pval *v, size_t nrows, int ncols, uint8_t **p)
 	}
 }
 
-static size_t pvals_bytes(const struct pval *v, size_t n)
+static size_t pvals_bytes(const struct pval *v, size_t n, const struct exchange *x)
 {
 	size_t b = 0;
 	for (size_t c = 0; c < n; c++)
-		if (v[c].type == PV_TEXT || v[c].type == PV_BLOB)
+		if (copied(&v[c], x))
 			b += v[c].len;
 	return b;
 }
@@ -1551,7 +1576,7 @@ static struct decoded *decode_row(struct extract *ex, struct rec_scratch *rs,
 			return NULL;
 	}
 	size_t nv = rs->n * REC_COLS;
-	size_t n = pvals_bytes(v, XROW_COLS) + pvals_bytes(rs->v, nv);
+	size_t n = pvals_bytes(v, XROW_COLS, x) + pvals_bytes(rs->v, nv, x);
 	struct decoded *dec = malloc(sizeof *dec + nv * sizeof(struct pval) + n);
 	if (!dec)
 		return NULL;
@@ -1559,12 +1584,12 @@ static struct decoded *decode_row(struct extract *ex, struct rec_scratch *rs,
 	struct pval *rec = (struct pval *)(void *)dec->bytes;
 	uint8_t *p = dec->bytes + nv * sizeof(struct pval);
 	memcpy(dec->v, v, sizeof v);
-	copy_pvals(dec->v, 1, XROW_COLS, &p);
+	copy_pvals(dec->v, 1, XROW_COLS, &p, x);
 	dec->nrec = rs->n;
 	dec->rec = nv ? rec : NULL;
 	if (nv) {
 		memcpy(rec, rs->v, nv * sizeof *rec);
-		copy_pvals(rec, rs->n, REC_COLS, &p);
+		copy_pvals(rec, rs->n, REC_COLS, &p, x);
 	}
 	return dec;
 }
@@ -1892,7 +1917,8 @@ static int write_item(struct store *s, struct item *it)
  * a chunk). Decoded items hold up to about three times their frame bytes
  * more, and the writer's current chunk no longer counts in q_bytes: 256
  * Fetch responses of 1 MB made a recording proxy hold a gigabyte past its
- * queue limit. */
+ * queue limit. Past this many frame bytes decoded and waiting, the decoding
+ * thread does not start on the next chunk. */
 #define DECODE_CHUNK_BYTES (16u * 1024 * 1024)
 
 /* Decoding thread: take a chunk of items from the queue, decode the
@@ -1903,6 +1929,20 @@ static void free_list(struct item *it)
 		next = it->next;
 		item_free(it);
 	}
+}
+
+/* After a huge exchange, give back the decoding thread's scratch (the
+ * decode trees, the JSON, the rows of its records): it grows to the largest
+ * exchange seen, several times its frame bytes, and would stay that large. */
+static void scratch_release(struct store *s, struct rec_scratch *rs)
+{
+	struct extract *fresh = extract_new(&s->o);
+	if (fresh) {
+		extract_free(s->dex);
+		s->dex = fresh;
+	}
+	free(rs->v);
+	*rs = (struct rec_scratch){NULL, 0, 0, false};
 }
 
 static void *decoder_main(void *arg)
@@ -1925,6 +1965,11 @@ static void *decoder_main(void *arg)
 			pthread_cond_wait(&s->nonempty, &s->mu);
 			s->decoder_waiting = false;
 		}
+		/* A large decoded item already waits for the writer: decoding the
+		 * next now would hold a third exchange's rows in memory (a 50 MB
+		 * Fetch of 100-byte records decodes to some 250 MB). */
+		while (s->dn_bytes >= DECODE_CHUNK_BYTES)
+			pthread_cond_wait(&s->dnotfull, &s->mu);
 		struct item *garbage = s->to_free;
 		s->to_free = NULL;
 		/* The chunk still counts in q_exchanges / q_bytes until the writer
@@ -1954,9 +1999,15 @@ static void *decoder_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		free_list(garbage);
-		for (struct item *it = first; it; it = it->next)
-			if (it->kind == ITEM_EXCHANGE)
+		bool huge = false;
+		for (struct item *it = first; it; it = it->next) {
+			if (it->kind == ITEM_EXCHANGE) {
 				it->dec = decode_row(s->dex, &rs, &it->x);
+				huge |= it->bytes >= DECODE_CHUNK_BYTES;
+			}
+		}
+		if (huge)
+			scratch_release(s, &rs);
 
 		struct timespec cpu;
 		bool have_cpu = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0;

@@ -214,10 +214,10 @@ if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
 fi
 sizes=(${KT_BENCH_SIZES:-100 1024})
-declare -A prod_rate prod_mb cons_rate cons_mb dropped cpu_run cpu_life flush_s prod_ratio cons_ratio hwm
+declare -A prod_rate prod_mb cons_rate cons_mb dropped shed cpu_run cpu_life flush_s prod_ratio cons_ratio hwm
 declare -A prod_range cons_range prod_floor cons_floor
 # One run of PATH at SIZE: appends "msgs/s MB/s s" to $tmp/p.PATH and
-# $tmp/c.PATH, the relay's CPU figures to $tmp/cpu.PATH, the drops to
+# $tmp/c.PATH, the relay's CPU figures to $tmp/cpu.PATH, "dropped shed" to
 # $tmp/drops.PATH.
 run_one() {
 	local path=$1 size=$2 n=$3
@@ -230,10 +230,13 @@ run_one() {
 		cat "$tmp/p1" >>"$tmp/p.$path"
 		cat "$tmp/c1" >>"$tmp/c.$path"
 		if [[ -n $RELAY_PID ]]; then
-			local c1 d=0 mb l0 l1 t0 t1
+			local c1 d=0 sh=0 mb l0 l1 t0 t1
 			c1=$(proc_cpu "$RELAY_PID")
-			[[ $path == kafkatap* ]] && d=$(metric $((port + 9)) 'kafkatap_recordings_dropped_total')
-			echo "${d:-0}" >>"$tmp/drops.$path"
+			if [[ $path == kafkatap* ]]; then
+				d=$(metric $((port + 9)) 'kafkatap_recordings_dropped_total')
+				sh=$(metric $((port + 9)) 'kafkatap_recording_shed_frames_total')
+			fi
+			echo "${d:-0} ${sh:-0}" >>"$tmp/drops.$path"
 			# Payload MB through the relay: produced + consumed.
 			mb=$(cat "$tmp/p1" "$tmp/c1" | awk '{s += $2 * $3} END {print s}')
 			awk '/^VmHWM:/ {printf "%.0f\n", $2 / 1024}' "/proc/$RELAY_PID/status" \
@@ -299,6 +302,7 @@ for size in "${sizes[@]}"; do
 		cpu_life[$path,$size]=$(awk '{print $2}' "$tmp/cpu.$path" | median)
 		flush_s[$path,$size]=$(awk '{print $3}' "$tmp/cpu.$path" | median)
 		dropped[$path,$size]=$(awk '{s += $1} END {print s + 0}' "$tmp/drops.$path")
+		shed[$path,$size]=$(awk '{s += $2} END {print s + 0}' "$tmp/drops.$path")
 		hwm[$path,$size]=$(median <"$tmp/hwm.$path")
 		echo "== $path $size B: produce ${prod_rate[$path,$size]} msgs/s (${prod_ratio[$path,$size]}x)," \
 			"consume ${cons_rate[$path,$size]} msgs/s (${cons_ratio[$path,$size]}x)" >&2
@@ -331,17 +335,19 @@ echo
 echo "Relay CPU (user + system, all threads) per MB of payload produced and consumed, median of $REPS runs:"
 echo "while the clients ran, and over the relay's whole life up to its exit after SIGTERM (for a"
 echo "recording: until everything queued is written). Exchanges dropped: recording and output queues"
-echo "full (kafkatap_recordings_dropped_total), over all runs. Peak RSS: the relay's VmHWM when the"
-echo "clients are done (median)."
+echo "full (kafkatap_recordings_dropped_total), over all runs. Frames shed: large frames forwarded"
+echo "unrecorded because the recording's queue had no room, their exchanges kept with the header"
+echo "(kafkatap_recording_shed_frames_total, docs/proxy.md), over all runs. Peak RSS: the relay's"
+echo "VmHWM when the clients are done (median)."
 echo
-echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|"
+echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped | frames shed | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|"
 for size in "${sizes[@]}"; do
 	for path in "${paths[@]}"; do
 		[[ $path == direct ]] && continue
-		printf '| %s | %s B | %s | %s | %s | %s | %s |\n' "$path" "$size" "${cpu_run[$path,$size]}" \
+		printf '| %s | %s B | %s | %s | %s | %s | %s | %s |\n' "$path" "$size" "${cpu_run[$path,$size]}" \
 			"${cpu_life[$path,$size]}" "${flush_s[$path,$size]}" "${dropped[$path,$size]:-0}" \
-			"${hwm[$path,$size]}"
+			"${shed[$path,$size]:-0}" "${hwm[$path,$size]}"
 	done
 done
 
