@@ -53,8 +53,9 @@ bool compress_built_in(int codec);
 enum compress_status compress_decode(int codec, const uint8_t *in, size_t inlen, size_t limit,
 				     struct buf *out, char *err, size_t errlen);
 
-/* Decoders keep one context per codec per thread (freed when the thread
- * ends). A long-lived thread that is done decoding may free them now. */
+/* The gzip and lz4 decoders keep one context per thread (freed when the
+ * thread ends; zstd makes a new one per call, compress.c says why). A
+ * long-lived thread that is done decoding may free them now. */
 void compress_release_thread(void);
 
 /* Encoder flags. */

@@ -19,10 +19,14 @@ for t in "$srcdir"/tests/fuzz/fuzz_*.c; do
 	dirs=("$work")
 	[[ -d $seeds ]] && dirs+=("$seeds")
 	echo "run.sh: $name for ${secs}s"
+	# rc is the fuzzer's own status, taken from PIPESTATUS right after the
+	# pipeline. No `|| true` after it (there is no set -e): with pipefail a
+	# crash fails the pipeline, `true` would then run and leave PIPESTATUS
+	# as (0), so every crash read as a pass. grep matching nothing is fine.
 	# shellcheck disable=SC2086
 	"$builddir/fuzz/$name" -max_total_time="$secs" -print_final_stats=1 \
 		-artifact_prefix="$builddir/fuzz/artifacts/$name-" ${FUZZ_OPTS:-} "${dirs[@]}" \
-		2>&1 | tee "$builddir/fuzz/$name.log" | grep -E '^#[0-9]+.*(DONE|pulse)|stat::|ERROR|SUMMARY|==[0-9]+==' || true
+		2>&1 | tee "$builddir/fuzz/$name.log" | grep -E '^#[0-9]+.*(DONE|pulse)|stat::|ERROR|SUMMARY|==[0-9]+=='
 	rc=${PIPESTATUS[0]}
 	if [[ $rc -ne 0 ]]; then
 		echo "run.sh: $name FAILED (exit $rc); see $builddir/fuzz/$name.log"

@@ -4,8 +4,9 @@
  * decode to exactly the values put in (uncompressed and each codec, null
  * keys/values, headers, control batches, transactional and LogAppendTime
  * attributes); legacy magic 0/1 message sets plain and compressed; every kind
- * of damage gives its located error while the next batch still decodes; and
- * records_encode_batch gives back the bytes it was decoded from. */
+ * of damage gives its located error while the next batch still decodes;
+ * records_encode_batch gives back the bytes it was decoded from; and the same
+ * bytes decode the same whatever the thread decoded before. */
 #include "config.h"
 #include "records/records.h"
 #include "records/compress.h"
@@ -76,10 +77,11 @@ struct tbatch {
 	unsigned enc_flags;  /* compress_encode flags */
 	const uint8_t *raw;  /* record bytes to use instead of recs */
 	size_t rawlen;
+	bool as_is;          /* raw is already compressed: write it unchanged */
 };
 
 static const struct tbatch batch_defaults = {
-	100, 7, 0, 2, 1700000000000, 1700000000030, 4242, 3, 17, 0, 0, NULL, 0,
+	100, 7, 0, 2, 1700000000000, 1700000000030, 4242, 3, 17, 0, 0, NULL, 0, false,
 };
 
 /* A RecordBatch; returns its offset in out. */
@@ -106,7 +108,7 @@ static size_t put_batch(struct buf *out, const struct tbatch *s, const struct tr
 	cursor_write_i32(out, s->seq);
 	cursor_write_i32(out, s->count ? s->count : n);
 	int codec = s->attr & 7;
-	if (codec >= 1 && codec <= 4 && compress_built_in(codec))
+	if (codec >= 1 && codec <= 4 && compress_built_in(codec) && !s->as_is)
 		CHECK(compress_encode(codec, body.p, body.len, s->enc_flags, out));
 	else
 		buf_append(out, body.p, body.len);
@@ -1077,6 +1079,53 @@ static void test_edges(void)
 	tree_free(&t);
 }
 
+/* ---- decoding does not depend on what the thread decoded before ---- */
+
+/* Two zstd frames written by hand. `wide` is sound: no content size, a
+ * 1 MiB window (so it is decoded through a stream buffer of that size) and
+ * one raw block of `n` bytes. `damaged` says it holds 8 bytes (single
+ * segment), then has an RLE block of 1000 and ends without a last block. */
+static void zstd_wide(struct buf *out, const uint8_t *p, size_t n)
+{
+	static const uint8_t head[] = {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50};
+	uint32_t bh = 1 | (uint32_t)n << 3; /* last block, raw, n bytes */
+	buf_append(out, head, sizeof head);
+	cursor_write_u8(out, (uint8_t)bh);
+	cursor_write_u8(out, (uint8_t)(bh >> 8));
+	cursor_write_u8(out, (uint8_t)(bh >> 16));
+	buf_append(out, p, n);
+}
+
+static const uint8_t zstd_damaged[] = {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x08, 0x42, 0x1f, 0x00, 'x'};
+
+/* A zstd batch with the damaged frame, then a sound one with the wide frame:
+ * decoding it left a reused context with a stream buffer large enough for
+ * the damaged frame's block, so a second decode of the same bytes failed
+ * differently ("Data corruption detected" instead of "Destination buffer is
+ * too small"). The fuzz target found it as lazy and expanded JSON that
+ * differed. */
+static void put_zstd_history(struct buf *b)
+{
+	struct buf rec, z;
+	buf_init(&rec);
+	buf_init(&z);
+	struct tbatch s = batch_defaults;
+	s.attr = COMPRESS_ZSTD;
+	s.as_is = true;
+	s.count = 1;
+	s.raw = zstd_damaged;
+	s.rawlen = sizeof zstd_damaged;
+	put_batch(b, &s, NULL, 0);
+	put_record(&rec, &sample[1]);
+	zstd_wide(&z, rec.p, rec.len);
+	s.base_offset = 200;
+	s.raw = z.p;
+	s.rawlen = z.len;
+	put_batch(b, &s, NULL, 0);
+	buf_free(&rec);
+	buf_free(&z);
+}
+
 /* Fuzzing seeds: one option byte (0) and a records field per file. */
 static void write_seed(const char *dir, const char *name, const struct buf *b)
 {
@@ -1145,6 +1194,11 @@ static int write_seeds(const char *dir)
 			    (int32_t)z.len);
 		snprintf(name, sizeof name, "legacy-magic%d-%s", magic, names[codec]);
 		write_seed(dir, name, &b);
+	}
+	if (compress_built_in(COMPRESS_ZSTD)) {
+		buf_reset(&b);
+		put_zstd_history(&b);
+		write_seed(dir, "zstd-damaged-then-wide-window", &b);
 	}
 	buf_free(&b);
 	buf_free(&inner);
@@ -1278,6 +1332,60 @@ static void test_lazy(void)
 	buf_free(&b);
 }
 
+/* The same bytes decode the same, whatever was decoded before on the thread
+ * (compress.c keeps per-thread contexts). */
+static void test_history(void)
+{
+	if (!compress_built_in(COMPRESS_ZSTD))
+		return;
+	/* Start from no cached contexts, as a new thread does. */
+	compress_release_thread();
+	struct buf d, w, b;
+	buf_init(&d);
+	buf_init(&w);
+	buf_init(&b);
+	char e1[128], e2[128];
+	CHECK_EQ_INT(compress_decode(COMPRESS_ZSTD, zstd_damaged, sizeof zstd_damaged, 1 << 20, &d,
+				     e1, sizeof e1),
+		     COMPRESS_CORRUPT);
+	size_t n1 = d.len;
+	zstd_wide(&w, (const uint8_t *)"a", 1);
+	buf_reset(&d);
+	CHECK_EQ_INT(compress_decode(COMPRESS_ZSTD, w.p, w.len, 1 << 20, &d, NULL, 0), COMPRESS_OK);
+	CHECK(d.len == 1 && d.p[0] == 'a');
+	buf_reset(&d);
+	CHECK_EQ_INT(compress_decode(COMPRESS_ZSTD, zstd_damaged, sizeof zstd_damaged, 1 << 20, &d,
+				     e2, sizeof e2),
+		     COMPRESS_CORRUPT);
+	CHECK_EQ_STR(e2, e1);
+	CHECK_EQ_INT(d.len, n1);
+
+	/* The fuzz target's check: expanded, then lazy, from no cached contexts. */
+	compress_release_thread();
+	put_zstd_history(&b);
+	for (int crc = 0; crc < 2; crc++)
+		CHECK_EQ_INT(same_json(&b, crc), 1);
+	struct tree t;
+	tree_init(&t);
+	tree_ref root = decode(&t, &b);
+	tree_ref b0 = tree_child_at(&t, root, 0);
+	/* The error a new context gives (zstd's own text; 1.5.4 says
+	 * "Destination buffer is too small"). */
+	char want[192];
+	snprintf(want, sizeof want, "%s (10 bytes of compressed data at offset 1061)", e1);
+	CHECK_EQ_STR(gets(&t, b0, "error"), want);
+	CHECK_EQ_INT(tree_node(&t, root)->count, 2);
+	tree_ref b1 = tree_child_at(&t, root, 1);
+	CHECK_EQ_STR(gets(&t, b1, "error"), "(absent)");
+	tree_ref recs = tree_child(&t, b1, "records");
+	CHECK(recs && tree_node(&t, recs)->count == 1);
+	CHECK_EQ_STR(gets(&t, tree_child_at(&t, recs, 0), "value"), "hello");
+	tree_free(&t);
+	buf_free(&d);
+	buf_free(&w);
+	buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
@@ -1294,5 +1402,6 @@ int main(int argc, char **argv)
 	test_not_built_in();
 	test_edges();
 	test_lazy();
+	test_history();
 	return unit_done("test_records");
 }
