@@ -45,7 +45,8 @@ const char proxy_usage[] =
 	"  -h, --help                      show this help\n"
 	"recording (with --record; docs/store.md):\n"
 	STOREOPT_USAGE("drop (default; forwarding never\n"
-		       "                         waits, exchanges past the queue are dropped and counted)\n"
+		       "                         waits: large frames past the queue go on unrecorded,\n"
+		       "                         their exchanges flagged shed; others are dropped, counted)\n"
 		       "                         or pause (a complete recording: reading from the sockets\n"
 		       "                         pauses while the queue is full)")
 	"\n"
