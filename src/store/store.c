@@ -2432,13 +2432,20 @@ static const uint8_t *keep_frame(uint8_t **kept, uint8_t **own, const uint8_t *p
 	return *d - n;
 }
 
-/* Under mu: would an exchange of `bytes` frame bytes be queued now? One
- * larger than the byte cap alone still goes in when the queue is empty. */
-static bool room_locked(const struct store *s, size_t bytes)
+/* `eighths` of a queue limit (8: all of it). */
+static size_t share(size_t limit, unsigned eighths)
+{
+	return limit - limit / 8 * (8 - eighths);
+}
+
+/* Under mu: would an exchange of `bytes` frame bytes fit in `eighths` of
+ * the queue's limits now? One larger than the byte cap alone still goes in
+ * when the queue is empty. */
+static bool room_locked(const struct store *s, size_t bytes, unsigned eighths)
 {
 	return s->o.when_full == STORE_FULL_PAUSE ||
-	       (s->q_exchanges < s->o.queue_max &&
-		(s->q_bytes + bytes <= s->o.queue_max_bytes || s->q_exchanges == 0));
+	       (s->q_exchanges < share(s->o.queue_max, eighths) &&
+		(s->q_bytes + bytes <= share(s->o.queue_max_bytes, eighths) || s->q_exchanges == 0));
 }
 
 /* The share of the queue's limits a large frame may fill (see
@@ -2448,9 +2455,8 @@ static bool room_locked(const struct store *s, size_t bytes)
 bool store_room_for_large(struct store *s, size_t bytes)
 {
 	pthread_mutex_lock(&s->mu);
-	bool room = s->o.when_full == STORE_FULL_PAUSE || s->q_exchanges == 0 ||
-		    (!s->stopping && s->q_exchanges < s->o.queue_max / 8 * LARGE_EIGHTHS &&
-		     s->q_bytes + bytes <= s->o.queue_max_bytes / 8 * LARGE_EIGHTHS);
+	/* Stopping, store_append drops everything: nothing to gather for. */
+	bool room = !s->stopping && room_locked(s, bytes, LARGE_EIGHTHS);
 	pthread_mutex_unlock(&s->mu);
 	return room;
 }
@@ -2484,7 +2490,7 @@ bool store_append(struct store *s, const struct exchange *x)
 	for (;;) {
 		if (!it || s->stopping)
 			goto drop;
-		if (room_locked(s, bytes))
+		if (room_locked(s, bytes, 8))
 			break;
 		if (s->o.when_full == STORE_FULL_DROP)
 			goto drop;

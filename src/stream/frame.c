@@ -232,6 +232,17 @@ static bool size_known(struct framer *f, int64_t ts)
 	return true;
 }
 
+/* n bytes of the rest of a lost or shed frame went by. Those of a shed
+ * frame are not counted as skipped: the owner chose not to look. */
+static void pass_over(struct framer *f, uint64_t n)
+{
+	f->lost_left -= n;
+	if (f->shed)
+		f->c.passed_bytes += n;
+	else
+		skip(f, n);
+}
+
 /* An oversized frame: keep its first bytes for the header, skip the rest. */
 static void start_lost(struct framer *f)
 {
@@ -361,11 +372,7 @@ static size_t run(struct framer *f, const uint8_t *p, size_t n, int64_t ts)
 				size_t take = left = n - pos;
 				if (take > f->lost_left)
 					take = (size_t)f->lost_left;
-				f->lost_left -= take;
-				if (f->shed)
-					f->c.passed_bytes += take; /* not skipped: the owner chose not to look */
-				else
-					skip(f, take);
+				pass_over(f, take);
 				pos += take;
 			}
 			if (f->lost_left == 0)
@@ -526,8 +533,7 @@ void frame_pass(struct framer *f, uint64_t n)
 	if (!n)
 		return;
 	f->c.bytes += n;
-	f->c.passed_bytes += n;
-	f->lost_left -= n;
+	pass_over(f, n);
 	if (f->lost_left == 0)
 		set_state(f, FRAME_SIZE);
 }

@@ -81,7 +81,7 @@ struct frame_counters {
 	uint64_t gaps;
 	uint64_t gap_bytes;
 	uint64_t shed_frames;    /* frame_shed */
-	uint64_t passed_bytes;   /* the rest of shed frames (frame_pass, or fed) */
+	uint64_t passed_bytes;   /* the rest of shed frames (passed or fed) */
 };
 
 struct framer {
