@@ -34,7 +34,7 @@ bool view_bytes_parse(const char *s, enum view_bytes *out)
 	return true;
 }
 
-static const struct view_opts default_opts = {VIEW_BYTES_AUTO, 0};
+static const struct view_opts default_opts = {VIEW_BYTES_AUTO, 0, false};
 
 /* Kafka's Uuid.toString(): URL-safe base64 of the 16 bytes, no padding. */
 static void put_uuid(struct buf *b, const uint8_t u[16])
@@ -350,7 +350,9 @@ static void json_lazy_records(struct buf *b, const struct records_lazy *z, const
 	buf_putc(b, ']');
 }
 
-static void json_members(struct buf *b, const struct tree *t, tree_ref r, const struct view_opts *o)
+/* Members of a struct, but for `skip` (TREE_NONE: none). */
+static void json_members(struct buf *b, const struct tree *t, tree_ref r, tree_ref skip,
+			 const struct view_opts *o)
 {
 	const struct tree_node *nd = &t->nodes[r];
 	unsigned unknown = 0, unnamed = 0;
@@ -362,6 +364,8 @@ static void json_members(struct buf *b, const struct tree *t, tree_ref r, const 
 			unknown++;
 			continue;
 		}
+		if (c == skip)
+			continue;
 		/* Comma, key and a scalar value in one reservation. Schema and
 		 * records names are plain identifiers: no escaping. */
 		size_t nl = cn->name_len == UINT16_MAX ? strlen(cn->name) : cn->name_len;
@@ -431,6 +435,35 @@ static void json_members(struct buf *b, const struct tree *t, tree_ref r, const 
 	buf_putc(b, '}');
 }
 
+/* The records array of a record batch that holds application records (not
+ * a control batch, not a legacy message); TREE_NONE otherwise. The same
+ * batches whose records the store puts in its records table. */
+static tree_ref batch_records(const struct tree *t, tree_ref entry)
+{
+	tree_ref recs = tree_child(t, entry, "records");
+	if (recs == TREE_NONE || t->nodes[recs].type != SCHEMA_ARRAY ||
+	    tree_get_int(t, entry, "isControl", 0) || (tree_get_int(t, entry, "attributes", 0) & 0x20))
+		return TREE_NONE;
+	return recs;
+}
+
+/* Decoded record data with view_opts.omit_batch_records: the batches
+ * without their records arrays. */
+static void json_batches(struct buf *b, const struct tree *t, tree_ref r, const struct view_opts *o)
+{
+	buf_putc(b, '[');
+	for (tree_ref c = t->nodes[r].first; c; c = t->nodes[c].next) {
+		if (c != t->nodes[r].first)
+			buf_putc(b, ',');
+		tree_ref skip = t->nodes[c].type == SCHEMA_STRUCT ? batch_records(t, c) : TREE_NONE;
+		if (skip != TREE_NONE)
+			json_members(b, t, c, skip, o);
+		else
+			json_node(b, t, c, o);
+	}
+	buf_putc(b, ']');
+}
+
 static void json_node(struct buf *b, const struct tree *t, tree_ref r, const struct view_opts *o)
 {
 	const struct tree_node *nd = &t->nodes[r];
@@ -460,6 +493,10 @@ static void json_node(struct buf *b, const struct tree *t, tree_ref r, const str
 			return;
 		}
 		/* Decoded record data: an array of what the records decoder added. */
+		if (nd->type == SCHEMA_RECORDS && o->omit_batch_records) {
+			json_batches(b, t, r, o);
+			return;
+		}
 		/* fall through */
 	case SCHEMA_ARRAY: {
 		if (nd->flags & TREE_F_LAZY) {
@@ -485,7 +522,7 @@ static void json_node(struct buf *b, const struct tree *t, tree_ref r, const str
 	}
 	case SCHEMA_STRUCT:
 	default:
-		json_members(b, t, r, o);
+		json_members(b, t, r, TREE_NONE, o);
 		return;
 	}
 }

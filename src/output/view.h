@@ -24,6 +24,11 @@ enum view_bytes {
 struct view_opts {
 	enum view_bytes bytes;
 	size_t max_bytes; /* shorten string/bytes values longer than this; 0 = no limit */
+	/* JSON only: leave out the records array of each record batch (not of
+	 * control batches, nor legacy messages). The store sets it where those
+	 * records are rows of its records table and the raw frame is kept, so
+	 * that record data is not stored a third time (docs/store.md). */
+	bool omit_batch_records;
 };
 
 /* Parse "auto" / "hex" / "base64"; false when unknown. */

@@ -1,8 +1,10 @@
 /* extract: decoding, redaction and record extraction for the store (see
  * extract.h). Frames are decoded by the report module (report_decode), the
  * same call `kafkatap decode` makes, and bodies are written with view_json
- * and the default view options, so request_json / response_json are exactly
- * the "request" / "response" members of `kafkatap decode --json`.
+ * and the default view options, so request_json / response_json are the
+ * "request" / "response" members of `kafkatap decode --json`, but for the
+ * records arrays of record batches on the side that fills the records table
+ * when its raw frame is kept (view_opts.omit_batch_records).
  *
  * The records tree follows src/records/records.c: a records field has one
  * child per RecordBatch (magic 2: attributes/isControl, records[] each with
@@ -468,7 +470,13 @@ static void do_side(struct extract *e, const struct exchange *x, struct side *s)
 		s->out_raw_len = 0;
 	}
 	if (jroot != TREE_NONE) {
-		view_json(s->json, jt, jroot, &e->vopts);
+		/* The side whose records fill the records table, kept raw: its
+		 * JSON leaves the batches' records out, so that each value is
+		 * stored twice (frame, records row) rather than three times. */
+		struct view_opts vo = e->vopts;
+		vo.omit_batch_records = e->o.keep_records && s->out_raw &&
+					(s->response ? x->api_key == API_FETCH : x->api_key == API_PRODUCE);
+		view_json(s->json, jt, jroot, &vo);
 		if (!s->json->failed) {
 			s->out_json = (const char *)s->json->p;
 			s->out_json_len = s->json->len;

@@ -1,6 +1,7 @@
 /* extract: what the store keeps of one exchange, computed on the store's
  * decoding thread — the request's client id, the first error code of the
- * response, the JSON of both bodies (as `kafkatap decode --json` prints them),
+ * response, the JSON of both bodies (as `kafkatap decode --json` prints them, without
+ * the batches' records where they are rows of the records table),
  * the raw frames as they may be kept, and the records of Produce requests and
  * Fetch responses (docs/store.md, "What is stored").
  *

@@ -34,7 +34,8 @@ static void exercise_views(const struct codec_header *h, const struct tree *t, t
 {
 	struct buf b;
 	buf_init(&b);
-	struct view_opts o = {(enum view_bytes)(h->correlation_id & 3) % 3, (size_t)(h->correlation_id >> 4) & 15};
+	struct view_opts o = {.bytes = (enum view_bytes)(h->correlation_id & 3) % 3,
+			      .max_bytes = (size_t)(h->correlation_id >> 4) & 15};
 	view_json(&b, t, root, &o);
 	view_verbose(&b, t, root, 1, &o);
 	view_summary(&b, h, t, root);

@@ -5,7 +5,9 @@
  * 64 KiB, 1 KiB, 64 MiB) so the limit paths are reached with small inputs.
  * Decoding must never crash, read out of bounds or leak; every node it adds
  * must be flagged TREE_F_SYNTH; a batch that decoded cleanly must encode
- * again; and decoding with lazy records must give the same JSON. Seeds: tests/fuzz/corpus/fuzz_records/, written by
+ * again; and decoding with lazy records must give the same JSON, whole and
+ * in the store's form (view_opts.omit_batch_records). Seeds:
+ * tests/fuzz/corpus/fuzz_records/, written by
  * `tests/unit/test_records --write-seeds DIR`. */
 #include "config.h"
 
@@ -94,8 +96,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tree_node(&lz, lroot)->v.b.len = (uint32_t)size;
 		if (records_decode(&lz, lroot, 4, &o) && decoded) {
 			view_json(&jb, &lz, lroot, NULL);
-			if (!ja.failed && !jb.failed &&
-			    (ja.len != jb.len || memcmp(ja.p, jb.p, ja.len) != 0))
+			bool ok = !ja.failed && !jb.failed;
+			if (ok && (ja.len != jb.len || memcmp(ja.p, jb.p, ja.len) != 0))
+				abort();
+			/* The store's form (batches without their records) alike,
+			 * and never longer than the whole. */
+			struct view_opts so = {.omit_batch_records = true};
+			size_t full = ja.len;
+			buf_reset(&ja);
+			buf_reset(&jb);
+			view_json(&ja, &t, root, &so);
+			view_json(&jb, &lz, lroot, &so);
+			if (ok && !ja.failed && !jb.failed &&
+			    (ja.len != jb.len || memcmp(ja.p, jb.p, ja.len) != 0 || ja.len > full))
 				abort();
 		}
 	}

@@ -118,6 +118,23 @@ static bool fake_records(struct tree *t, tree_ref node, size_t off, void *ctx)
 		t->nodes[v].v.b.p = (const uint8_t *)values[i];
 		t->nodes[v].v.b.len = i == 0 ? 5 : 2;
 	}
+	if (ctx) {
+		/* Then a control batch (a transaction marker) and a legacy
+		 * message, whose records the store's form keeps. */
+		tree_ref cb = tree_add(t, node, NULL, NULL, SCHEMA_STRUCT);
+		tree_ref ic = cb ? tree_add(t, cb, "isControl", NULL, SCHEMA_BOOL) : 0;
+		tree_ref cr = ic ? tree_add(t, cb, "records", NULL, SCHEMA_ARRAY) : 0;
+		tree_ref m = cr ? tree_add(t, cr, NULL, NULL, SCHEMA_STRUCT) : 0;
+		tree_ref mo = m ? tree_add(t, m, "offset", NULL, SCHEMA_INT64) : 0;
+		tree_ref lm = mo ? tree_add(t, node, NULL, NULL, SCHEMA_STRUCT) : 0;
+		tree_ref lv = lm ? tree_add(t, lm, "value", NULL, SCHEMA_BYTES) : 0;
+		if (!lv)
+			return false;
+		t->nodes[ic].v.i = 1;
+		t->nodes[mo].v.i = 2;
+		t->nodes[lv].v.b.p = (const uint8_t *)"old";
+		t->nodes[lv].v.b.len = 3;
+	}
 	for (tree_ref c = batch; c < t->n; c++)
 		t->nodes[c].flags |= TREE_F_SYNTH;
 	return true;
@@ -152,7 +169,7 @@ static void test_produce(void)
 	CHECK_EQ_STR(buf_cstr(&b), "{\"transactionalId\":null,\"acks\":-1,\"timeoutMs\":30000,"
 				   "\"topicData\":[{\"name\":\"t1\",\"partitionData\":[{\"index\":0,"
 				   "\"records\":{\"base64\":\"/gEC\"}}]}]}");
-	struct view_opts hex = {VIEW_BYTES_HEX, 0};
+	struct view_opts hex = {.bytes = VIEW_BYTES_HEX};
 	buf_reset(&b);
 	view_verbose(&b, &t, root, 1, &hex);
 	CHECK_EQ_STR(buf_cstr(&b), "  transactionalId: null\n"
@@ -200,6 +217,27 @@ static void test_produce(void)
 	view_facts(&b, 0, &t, root, NULL, TREE_NONE);
 	CHECK_EQ_STR(buf_cstr(&b), "acks=-1 t1[0]: 2 records");
 	CHECK_EQ_INT(view_first_error(&t, root), 0);
+
+	/* The store's form: the batch without its records array... */
+	struct view_opts store = {.omit_batch_records = true};
+	buf_reset(&b);
+	view_json(&b, &t, root, &store);
+	CHECK_EQ_STR(buf_cstr(&b),
+		     "{\"transactionalId\":null,\"acks\":-1,\"timeoutMs\":30000,"
+		     "\"topicData\":[{\"name\":\"t1\",\"partitionData\":[{\"index\":0,"
+		     "\"records\":[{\"baseOffset\":0,\"recordCount\":2}]}]}]}");
+	/* ...but a control batch and a legacy message whole, as the store
+	 * does not make records of them. */
+	struct codec_opts o2 = {fake_records, &o2, 0};
+	tree_reset(&t);
+	CHECK_EQ_INT(codec_decode_request(produce_v3, sizeof produce_v3, &t, &h, &root, &o2, &d),
+		     CODEC_OK);
+	buf_reset(&b);
+	view_json(&b, &t, tree_child(&t, tree_child_at(&t, tree_child(&t, tree_child_at(&t,
+		  tree_child(&t, root, "topicData"), 0), "partitionData"), 0), "records"), &store);
+	CHECK_EQ_STR(buf_cstr(&b), "[{\"baseOffset\":0,\"recordCount\":2},"
+				   "{\"isControl\":true,\"records\":[{\"offset\":2}]},"
+				   "{\"value\":\"old\"}]");
 	tree_free(&t);
 	buf_free(&b);
 }
@@ -239,19 +277,19 @@ static void test_forms(void)
 				   "\"text\":\"say \\\"hello\\\" world\",\"ratio\":1.5,\"tenth\":0.1,"
 				   "\"offset\":9007199254740993,"
 				   "\"_unknownTaggedFields\":[{\"tag\":7,\"data\":\"6869\"}]}");
-	struct view_opts hex = {VIEW_BYTES_HEX, 0}, b64 = {VIEW_BYTES_BASE64, 0};
+	struct view_opts hex = {.bytes = VIEW_BYTES_HEX}, b64 = {.bytes = VIEW_BYTES_BASE64};
 	buf_reset(&b);
 	view_json(&b, &t, data, &hex);
 	CHECK_EQ_STR(buf_cstr(&b), "\"000102\"");
 	buf_reset(&b);
 	view_json(&b, &t, data, &b64);
 	CHECK_EQ_STR(buf_cstr(&b), "\"AAEC\"");
-	struct view_opts cut = {VIEW_BYTES_AUTO, 5};
+	struct view_opts cut = {.bytes = VIEW_BYTES_AUTO, .max_bytes = 5};
 	buf_reset(&b);
 	view_json(&b, &t, text, &cut);
 	CHECK_EQ_STR(buf_cstr(&b), "{\"text\":\"say \\\"\",\"length\":17,\"truncated\":true}");
 	buf_reset(&b);
-	view_json(&b, &t, data, &(struct view_opts){VIEW_BYTES_HEX, 2});
+	view_json(&b, &t, data, &(struct view_opts){.bytes = VIEW_BYTES_HEX, .max_bytes = 2});
 	CHECK_EQ_STR(buf_cstr(&b), "{\"hex\":\"0001\",\"length\":3,\"truncated\":true}");
 	buf_reset(&b);
 	view_verbose(&b, &t, r, 0, &cut);
