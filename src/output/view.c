@@ -252,6 +252,22 @@ static inline void json_lazy_blob(struct buf *b, const uint8_t *p, int32_t len, 
 		json_blob(b, p, (size_t)len, is_string, o);
 }
 
+static void json_header(struct buf *b, const uint8_t *key, int32_t key_len,
+			const uint8_t *value, int32_t value_len, const struct view_opts *o)
+{
+	buf_puts(b, "{\"key\":");
+	json_blob(b, key, (size_t)key_len, true, o);
+	buf_puts(b, ",\"value\":");
+	json_lazy_blob(b, value, value_len, false, o);
+	buf_putc(b, '}');
+}
+
+void view_json_record_header(struct buf *b, const uint8_t *key, int32_t key_len,
+			     const uint8_t *value, int32_t value_len, const struct view_opts *o)
+{
+	json_header(b, key, key_len, value, value_len, o ? o : &default_opts);
+}
+
 /* The last integer written and its digits. Consecutive records mostly
  * repeat a timestamp or count an offset up by one; reusing the digits saves
  * the divisions, which were the larger part of writing a record. */
@@ -338,11 +354,9 @@ static void json_lazy_records(struct buf *b, const struct records_lazy *z, const
 		}
 		buf_puts(b, ",\"headers\":[");
 		for (int32_t k = 0; k < rec.nheaders && records_iter_header(&it, &h); k++) {
-			buf_puts(b, k ? ",{\"key\":" : "{\"key\":");
-			json_blob(b, h.key, (size_t)h.key_len, true, o);
-			buf_puts(b, ",\"value\":");
-			json_lazy_blob(b, h.value, h.value_len, false, o);
-			buf_putc(b, '}');
+			if (k)
+				buf_putc(b, ',');
+			json_header(b, h.key, h.key_len, h.value, h.value_len, o);
 		}
 		buf_puts(b, "]}");
 #undef LIT

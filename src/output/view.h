@@ -36,6 +36,10 @@ bool view_bytes_parse(const char *s, enum view_bytes *out);
 
 /* JSON object for a body (or any struct) node. */
 void view_json(struct buf *b, const struct tree *t, tree_ref root, const struct view_opts *o);
+/* One record header as the JSON of a record has it: {"key":...,"value":...}
+ * (value NULL: null). For the store's headers column, from lazy records. */
+void view_json_record_header(struct buf *b, const uint8_t *key, int32_t key_len,
+			     const uint8_t *value, int32_t value_len, const struct view_opts *o);
 /* Indented "name: value" lines, one per field; arrays as name[i]. */
 void view_verbose(struct buf *b, const struct tree *t, tree_ref root, int indent,
 		  const struct view_opts *o);
