@@ -586,6 +586,7 @@ void extract_exchange(struct extract *e, const struct exchange *x, struct extrac
 			collect(e, &d->resp_tree, d->resp_root, true);
 	}
 	out->has_records = e->nrecs > 0 && !e->text.failed;
+	out->nrecords = out->has_records ? e->nrecs : 0;
 
 	if (x->request) {
 		struct side s = {x->request, x->request_len, &d->req_tree, d->req_root, d->req_status,

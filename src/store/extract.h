@@ -44,6 +44,7 @@ struct extract_out {
 	const char *response_json;
 	size_t response_json_len;
 	bool has_records;           /* extract_records() has something to walk */
+	size_t nrecords;            /* how many records it walks */
 };
 
 /* One record for the records table. */
