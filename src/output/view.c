@@ -455,8 +455,7 @@ static void json_members(struct buf *b, const struct tree *t, tree_ref r, tree_r
 static tree_ref batch_records(const struct tree *t, tree_ref entry)
 {
 	tree_ref recs = tree_child(t, entry, "records");
-	if (recs == TREE_NONE || t->nodes[recs].type != SCHEMA_ARRAY ||
-	    tree_get_int(t, entry, "isControl", 0) || (tree_get_int(t, entry, "attributes", 0) & 0x20))
+	if (recs == TREE_NONE || t->nodes[recs].type != SCHEMA_ARRAY || records_is_control(t, entry))
 		return TREE_NONE;
 	return recs;
 }

@@ -1152,6 +1152,12 @@ static void enc_record(struct buf *rb, const struct tree *t, tree_ref rec)
 	}
 }
 
+bool records_is_control(const struct tree *t, tree_ref batch)
+{
+	return tree_get_int(t, batch, "isControl", 0) ||
+	       (tree_get_int(t, batch, "attributes", 0) & 0x20);
+}
+
 bool records_encode_batch(const struct tree *t, tree_ref batch, struct buf *out, char *err,
 			  size_t errlen)
 {

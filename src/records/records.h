@@ -68,6 +68,11 @@ bool records_decode(struct tree *t, tree_ref node, size_t frame_offset, void *ct
 bool records_encode_batch(const struct tree *t, tree_ref batch, struct buf *out, char *err,
 			  size_t errlen);
 
+/* Is this entry of a decoded records field a control batch (a transaction
+ * marker)? Its records are markers, not application records: the store
+ * leaves them out of its records table. */
+bool records_is_control(const struct tree *t, tree_ref batch);
+
 /* ---- Lazy records ----
  *
  * Building nine tree nodes per record only for view_json to walk them again

@@ -371,8 +371,7 @@ static void walk_entries(struct extract *e, const struct tree *t, tree_ref list,
 		tree_ref msgs = tree_child(t, b, "messages");
 		if (recs != TREE_NONE) {
 			/* Control batches (transaction markers) hold no application records. */
-			if (tree_get_int(t, b, "isControl", 0) ||
-			    (tree_get_int(t, b, "attributes", 0) & 0x20))
+			if (records_is_control(t, b))
 				continue;
 			const struct records_lazy *z = records_lazy_of(tree_node(t, recs));
 			if (z) {

@@ -1473,9 +1473,9 @@ static void record_values(struct pval *v, const struct extract_record *r)
 	pv_int(&v[11], r->value_size >= 0, r->value_size);
 }
 
-/* Decoding thread: the rows of one exchange's records as they are made
- * (into the array decode_row allocates for them). */
-struct rec_scratch {
+/* decode_row: the rows of one exchange's records as they are made, into
+ * the array it allocates for them. */
+struct rec_rows {
 	struct pval *v;
 	size_t n, cap;   /* records */
 	bool failed;
@@ -1483,7 +1483,7 @@ struct rec_scratch {
 
 static bool collect_record(void *ctx, const struct extract_record *r)
 {
-	struct rec_scratch *rs = ctx;
+	struct rec_rows *rs = ctx;
 	if (rs->n == rs->cap) {
 		size_t nc = rs->cap ? rs->cap * 2 : 64;
 		struct pval *nv = realloc(rs->v, nc * REC_COLS * sizeof *nv);
@@ -1559,36 +1559,31 @@ static size_t pvals_bytes(const struct pval *v, size_t n, const struct exchange 
 /* Decoding thread: the row of one exchange and its records, with their
  * texts and blobs copied, in one allocation. NULL when out of memory (the
  * writer then decodes it itself). */
-static struct decoded *decode_row(struct extract *ex, struct rec_scratch *rs,
-				  const struct exchange *x)
+static struct decoded *decode_row(struct extract *ex, const struct exchange *x)
 {
 	struct extract_out d;
 	extract_exchange(ex, x, &d);
 	struct pval v[XROW_COLS];
 	row_values(v, x, &d);
-	rs->n = 0;
-	rs->failed = false;
+	struct rec_rows rs = {NULL, 0, 0, false};
 	struct pval *rec = NULL;
 	if (d.has_records && d.nrecords) {
 		/* The records' rows go straight into an array of their exact
 		 * size that the decoded row keeps. Built in a scratch array and
 		 * copied, they took twice their size at once (a row is 384
 		 * bytes: a 50 MB Fetch of 100-byte records made 260 MB of them). */
-		rec = malloc(d.nrecords * REC_COLS * sizeof *rec);
-		if (!rec)
+		rs.v = malloc(d.nrecords * REC_COLS * sizeof *rs.v);
+		if (!rs.v)
 			return NULL;
-		rs->v = rec;
-		rs->cap = d.nrecords;
-		extract_records(ex, collect_record, rs);
-		rec = rs->v; /* collect_record grows it, should the count be off */
-		rs->v = NULL;
-		rs->cap = 0;
-		if (rs->failed) {
+		rs.cap = d.nrecords;
+		extract_records(ex, collect_record, &rs);
+		rec = rs.v; /* collect_record grows it, should the count be off */
+		if (rs.failed) {
 			free(rec);
 			return NULL;
 		}
 	}
-	size_t nv = rs->n * REC_COLS;
+	size_t nv = rs.n * REC_COLS;
 	size_t n = pvals_bytes(v, XROW_COLS, x) + pvals_bytes(rec, nv, x);
 	struct decoded *dec = malloc(sizeof *dec + n);
 	if (!dec) {
@@ -1598,10 +1593,10 @@ static struct decoded *decode_row(struct extract *ex, struct rec_scratch *rs,
 	uint8_t *p = dec->bytes;
 	memcpy(dec->v, v, sizeof v);
 	copy_pvals(dec->v, 1, XROW_COLS, &p, x);
-	dec->nrec = rs->n;
+	dec->nrec = rs.n;
 	dec->rec = nv ? rec : NULL;
 	if (nv)
-		copy_pvals(rec, rs->n, REC_COLS, &p, x);
+		copy_pvals(rec, rs.n, REC_COLS, &p, x);
 	else
 		free(rec);
 	return dec;
@@ -1950,21 +1945,18 @@ static void free_list(struct item *it)
  * decode trees, the JSON, the records as collected): it grows to the
  * largest exchange seen, several times its frame bytes, and would stay that
  * large. (The rows of the records belong to the decoded row.) */
-static void scratch_release(struct store *s, struct rec_scratch *rs)
+static void scratch_release(struct store *s)
 {
 	struct extract *fresh = extract_new(&s->o);
 	if (fresh) {
 		extract_free(s->dex);
 		s->dex = fresh;
 	}
-	free(rs->v);
-	*rs = (struct rec_scratch){NULL, 0, 0, false};
 }
 
 static void *decoder_main(void *arg)
 {
 	struct store *s = arg;
-	struct rec_scratch rs = {NULL, 0, 0, false};
 	thread_priority(s);
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
@@ -2018,12 +2010,12 @@ static void *decoder_main(void *arg)
 		bool huge = false;
 		for (struct item *it = first; it; it = it->next) {
 			if (it->kind == ITEM_EXCHANGE) {
-				it->dec = decode_row(s->dex, &rs, &it->x);
+				it->dec = decode_row(s->dex, &it->x);
 				huge |= it->bytes >= DECODE_CHUNK_BYTES;
 			}
 		}
 		if (huge)
-			scratch_release(s, &rs);
+			scratch_release(s);
 
 		struct timespec cpu;
 		bool have_cpu = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0;
@@ -2045,7 +2037,6 @@ static void *decoder_main(void *arg)
 			pthread_cond_signal(&s->dnonempty);
 		pthread_mutex_unlock(&s->mu);
 	}
-	free(rs.v);
 	return NULL;
 }
 
