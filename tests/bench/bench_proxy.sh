@@ -23,6 +23,11 @@
 #               into one buffer: the least a relay that records must do
 #               (see every byte once), without framing, decoding, keeping
 #               or writing anything. The recording paths' floor.
+#   splice-relay+idle  the floor relay with two threads beside it that only
+#               compute, at the lowest priority (SCHED_IDLE, nice 19), as
+#               the recording's threads run: what using only idle CPU still
+#               costs the clients on this machine. Its CPU figures include
+#               those threads.
 #   haproxy     client -> haproxy -> broker. The broker must advertise
 #               haproxy's address or clients would go around it: a small
 #               LD_PRELOAD shim makes the broker listen on 127.0.0.2:P while
@@ -75,7 +80,7 @@ die() { echo "bench_proxy: $*" >&2; exit 1; }
 [[ -x $launcher ]] || die "no $launcher (build it: make tests/launcher/kt-mockbroker)"
 command -v haproxy >/dev/null || die "haproxy not installed (Debian: haproxy)"
 cc -O2 -o "$tmp/kt-load" "$top/tests/bench/kt-load.c" -lrdkafka || die "cannot build kt-load"
-cc -O2 -o "$tmp/splice-relay" "$top/tests/bench/splice-relay.c" || die "cannot build splice-relay"
+cc -O2 -pthread -o "$tmp/splice-relay" "$top/tests/bench/splice-relay.c" || die "cannot build splice-relay"
 cat >"$tmp/shim.c" <<'EOF'
 /* Listen on 127.0.0.2 but report (and so advertise) 127.0.0.1. */
 #define _GNU_SOURCE
@@ -149,6 +154,7 @@ start_path() {
 		wait_port 127.0.0.2 "$p"
 		local copy=()
 		[[ $path == splice-relay+copy ]] && copy=(copy)
+		[[ $path == splice-relay+idle ]] && copy=(idle)
 		"$tmp/splice-relay" 127.0.0.1 "$p" 127.0.0.2 "${copy[@]}" &
 		RELAY_PID=$!
 		pids+=("$RELAY_PID")
@@ -208,7 +214,7 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 		"http://127.0.0.1:$1/metrics" | awk -v re="^$2" '$0 ~ re {s += $2} END {print s + 0}'
 }
 
-paths=(direct splice-relay splice-relay+copy haproxy kafkatap kafkatap+record kafkatap+record-lean
+paths=(direct splice-relay splice-relay+copy splice-relay+idle haproxy kafkatap kafkatap+record kafkatap+record-lean
 	kafkatap+record-pause)
 if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
@@ -316,7 +322,9 @@ echo "($N100 messages at 100 B, $N1K at 1 KB). The paths take turns within each 
 echo "medians over the runs, and \"vs direct\" is the median of the ratios to the direct run of the same"
 echo "repetition (in brackets: the lowest and highest of those ratios, the noise behind the median);"
 echo "\"vs floor\" is the same against splice-relay, the least any relay costs, and for the recording"
-echo "paths against splice-relay+copy, the least a relay that sees every byte costs."
+echo "paths against splice-relay+copy, the least a relay that sees every byte costs. splice-relay+idle"
+echo "is the floor relay with two idle-priority threads that only compute beside it: what CPU that"
+echo "takes only what is idle still costs the clients (its \"vs floor\" is against splice-relay)."
 echo
 echo "| path | record | produce msgs/s | produce MB/s | vs direct | vs floor | consume msgs/s | consume MB/s | vs direct | vs floor |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -338,7 +346,7 @@ echo "recording: until everything queued is written). Exchanges dropped: recordi
 echo "full (kafkatap_recordings_dropped_total), over all runs. Frames shed: large frames forwarded"
 echo "unrecorded because the recording's queue had no room, their exchanges kept with the header"
 echo "(kafkatap_recording_shed_frames_total, docs/proxy.md), over all runs. Peak RSS: the relay's"
-echo "VmHWM when the clients are done (median)."
+echo "VmHWM when the clients are done (median). splice-relay+idle's CPU is mostly its spinning threads."
 echo
 echo "| path | record | CPU ms/MB during the run | CPU ms/MB to exit | flush s (SIGTERM to exit) | exchanges dropped | frames shed | peak RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|"

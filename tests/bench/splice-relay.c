@@ -14,6 +14,9 @@
  *       that records must do (see every byte once), with none of the
  *       recording's own work (framing, decoding, keeping, writing) and no
  *       fresh memory.
+ *       idle: also run two threads that only compute, at the lowest
+ *       priority (SCHED_IDLE, nice 19), as the store's threads run: what
+ *       CPU use that only takes what is idle still costs the clients.
  *
  * Edge-triggered epoll, one registration per socket: any event on a socket
  * pumps both directions of its connection until the kernel says EAGAIN. A
@@ -25,11 +28,15 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -146,13 +153,37 @@ static bool open_pair(int client, const struct sockaddr_in *up)
 	return true;
 }
 
+/* idle mode: compute forever, touching no memory but a few registers. */
+static void *spin(void *arg)
+{
+	(void)arg;
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	struct sched_param sp = {.sched_priority = 0};
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	volatile unsigned long x = 1;
+	for (;;)
+		x = x * 6364136223846793005ul + 1442695040888963407ul;
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "copy") != 0)) {
-		fprintf(stderr, "usage: splice-relay LISTEN_IP PORT UPSTREAM_IP [copy]\n");
+	bool idle_mode = false;
+	if (argc == 5 && strcmp(argv[4], "copy") == 0)
+		copy_mode = true;
+	else if (argc == 5 && strcmp(argv[4], "idle") == 0)
+		idle_mode = true;
+	if (argc < 4 || argc > 5 || (argc == 5 && !copy_mode && !idle_mode)) {
+		fprintf(stderr, "usage: splice-relay LISTEN_IP PORT UPSTREAM_IP [copy|idle]\n");
 		return 2;
 	}
-	copy_mode = argc == 5;
+	for (int i = 0; idle_mode && i < 2; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, spin, NULL) != 0) {
+			perror("splice-relay: thread");
+			return 1;
+		}
+	}
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
 	struct sockaddr_in up = a;
 	int one = 1;
