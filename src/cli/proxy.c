@@ -49,6 +49,8 @@ const char proxy_usage[] =
 		       "                         their exchanges flagged shed; others are dropped, counted)\n"
 		       "                         or pause (a complete recording: reading from the sockets\n"
 		       "                         pauses while the queue is full)")
+	"      --store-reserve    take the queue's memory (--store-queue) at start and keep\n"
+	"                         it: a burst fills the queue without slowing the clients\n"
 	"\n"
 	"Signals: SIGINT/SIGTERM stop accepting, drain and flush the recording (exit 0);\n"
 	"SIGHUP reopens the recording file.\n";
@@ -65,6 +67,7 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_GRACE,
 	OPT_LOG_LEVEL,
+	OPT_STORE_RESERVE,
 };
 
 static int add_upstreams(struct proxy_config *cfg, const char *arg)
@@ -109,6 +112,7 @@ int proxy_main(int argc, char **argv)
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"store-reserve", no_argument, NULL, OPT_STORE_RESERVE},
 		{"help", no_argument, NULL, 'h'},
 		STOREOPT_LONGOPTS,
 		{NULL, 0, NULL, 0},
@@ -236,6 +240,9 @@ int proxy_main(int argc, char **argv)
 				return cli_usage_error("proxy", "--log-level '%s': expected error, warn, "
 						       "info or debug", optarg);
 			break;
+		case OPT_STORE_RESERVE:
+			cfg.store_reserve = true;
+			break;
 		case 'h':
 			fputs(proxy_usage, stdout);
 			return 0;
@@ -249,6 +256,9 @@ int proxy_main(int argc, char **argv)
 		return cli_usage_error("proxy", "--listen is required");
 	if (cfg.n_upstreams == 0 && !cfg.transparent)
 		return cli_usage_error("proxy", "--upstream is required (except with --transparent)");
+	if (cfg.store_reserve && !cfg.tap.record_path)
+		return cli_usage_error("proxy", "--store-reserve keeps memory for --record's queue: "
+				       "give --record");
 	if (json && verbose)
 		return cli_usage_error("proxy", "-v and --json cannot be used together");
 	if (cfg.transparent && (cfg.n_maps || cfg.port_base))

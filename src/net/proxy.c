@@ -32,6 +32,7 @@
 #include "net/netlog.h"
 #include "net/rewrite_addr.h"
 #include "net/tap.h"
+#include "util/reserve.h"
 
 #ifndef IP6T_SO_ORIGINAL_DST
 #define IP6T_SO_ORIGINAL_DST 80
@@ -788,6 +789,20 @@ int proxy_run(const struct proxy_config *cfg)
 			proxy_free(p);
 			return 1;
 		}
+	}
+	if (cfg->store_reserve && cfg->tap.record_path) {
+		const struct store_opts *so = cfg->tap.store;
+		size_t queue = so && so->queue_max_bytes ? so->queue_max_bytes : STORE_DEFAULT_QUEUE_BYTES;
+		/* A full queue holds more than its frame bytes: the frame being
+		 * gathered on each connection, the queue's items, the event loop's
+		 * own buffers. A quarter more covered them in the benchmark. */
+		size_t bytes = queue + queue / 4;
+		/* Here, on the event loop's thread: the frames are its blocks. */
+		if (reserve_heap(bytes, err, sizeof err))
+			netlog_info("holding %zu MiB for the recording's queue (--store-reserve)",
+				    bytes >> 20);
+		else
+			netlog_warn("--store-reserve: %s; the queue takes memory as it fills", err);
 	}
 	p->env.base = p->base;
 	p->env.dns = p->dns;

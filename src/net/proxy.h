@@ -48,6 +48,7 @@ struct proxy_config {
 	uint32_t max_connections;   /* 0: PROXY_DEFAULT_MAX_CONNECTIONS */
 	uint32_t idle_timeout_s;    /* 0: none */
 	uint32_t grace_s;
+	bool store_reserve;         /* take the recording queue's memory at start (util/reserve.h) */
 	struct tap_config tap;
 	/* Called once listening (tests print the ports from here). May be NULL. */
 	void (*ready)(void *ctx, const struct netaddr *listen);
