@@ -37,6 +37,8 @@
 #   kafkatap+record   the same, recording every exchange to SQLite
 #   kafkatap+record-lean   recording with --store-no-records (exchanges, raw
 #               frames and JSON, but no row per record in the records table)
+#   kafkatap+record-reserve  recording with --store-reserve (the queue's
+#               memory taken at start, docs/proxy.md "The queue's size")
 #   kafkatap+record-pause  a complete recording (--store-when-full pause):
 #               when the queue is full the proxy stops reading, so the
 #               clients run at the recording's pace and nothing is dropped
@@ -185,6 +187,7 @@ EOF
 		[[ $path == kafkatap+record* ]] && rm -f "$tmp/rec.db"* && rec=(--record "$tmp/rec.db")
 		[[ $path == kafkatap+record-lean ]] && rec+=(--store-no-records)
 		[[ $path == kafkatap+record-pause ]] && rec+=(--store-when-full pause)
+		[[ $path == kafkatap+record-reserve ]] && rec+=(--store-reserve)
 		"$kafkatap" proxy --upstream "127.0.0.1:$p" --listen "127.0.0.1:$((p + 2))" \
 			--port-base "$((p + 3))" --admin "127.0.0.1:$((p + 9))" --log-level warn "${rec[@]}" \
 			2>>"$tmp/kafkatap.err" &
@@ -215,7 +218,7 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 }
 
 paths=(direct splice-relay splice-relay+copy splice-relay+idle haproxy kafkatap kafkatap+record kafkatap+record-lean
-	kafkatap+record-pause)
+	kafkatap+record-reserve kafkatap+record-pause)
 if [[ -n ${KT_BENCH_PATHS:-} ]]; then
 	read -ra paths <<<"direct ${KT_BENCH_PATHS//direct/}"
 fi
