@@ -797,6 +797,8 @@ int proxy_run(const struct proxy_config *cfg)
 		 * gathered on each connection, the queue's items, the event loop's
 		 * own buffers. A quarter more covered them in the benchmark. */
 		size_t bytes = queue + queue / 4;
+		if (bytes > RESERVE_MAX)
+			bytes = RESERVE_MAX;
 		/* Here, on the event loop's thread: the frames are its blocks. */
 		if (reserve_heap(bytes, err, sizeof err))
 			netlog_info("holding %zu MiB for the recording's queue (--store-reserve)",

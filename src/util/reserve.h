@@ -17,12 +17,18 @@
 /* Blocks up to this size come from the reserved heap; larger ones (Fetch
  * responses of tens of MB) are still mapped fresh. */
 #define RESERVE_BLOCK_MAX (32u << 20)
+/* The most it reserves (glibc's trim threshold, twice this, is an int). */
+#define RESERVE_MAX (1u << 30)
 
 /* Touch `bytes` of heap in the calling thread's allocator arena and keep it
  * from being returned to the system. Call it from the thread that will
- * allocate the blocks (the event loop) before it starts. False with err set
- * when the allocator cannot be told to keep memory (no glibc mallopt, or a
- * sanitizer's allocator) or memory runs out; nothing is kept then. */
+ * allocate the blocks (the event loop) before it starts. False with err set,
+ * and nothing kept, when bytes is over RESERVE_MAX or over half of what the
+ * system has available, when the allocator cannot be told to keep memory
+ * (no glibc mallopt, or a sanitizer's allocator), or when memory runs out. */
 bool reserve_heap(size_t bytes, char *err, size_t errlen);
+/* reserve_heap's limits alone: may `bytes` be reserved when the system has
+ * `avail` bytes available (0: unknown)? False with err set if not. */
+bool reserve_check(size_t bytes, size_t avail, char *err, size_t errlen);
 
 #endif

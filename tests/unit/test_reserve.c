@@ -33,6 +33,17 @@ static long minflt(void)
 int main(void)
 {
 	char err[128] = "";
+	/* Refused before anything is touched: over the most it reserves, and
+	 * over half of what the system has available. */
+	CHECK(!reserve_heap((size_t)RESERVE_MAX + 1, err, sizeof err));
+	CHECK(strstr(err, "at most") != NULL);
+	err[0] = '\0';
+	CHECK(!reserve_check(60u << 20, 100u << 20, err, sizeof err));
+	CHECK_EQ_STR(err, "60 MiB is more than half of the 100 MiB the system has available");
+	err[0] = '\0';
+	CHECK(reserve_check(50u << 20, 100u << 20, err, sizeof err));
+	CHECK(reserve_check(RESERVE_MAX, 0, err, sizeof err)); /* available unknown */
+	CHECK_EQ_STR(err, "");
 #if defined(__SANITIZE_ADDRESS__)
 	bool ok = reserve_heap(32u << 20, err, sizeof err);
 	/* The sanitizer's allocator takes no mallopt settings: refused, said why. */
