@@ -2,11 +2,11 @@
 #include "config.h"
 #include "util/reserve.h"
 
-#include <limits.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define RESERVE_STEP (1u << 20) /* touched in blocks of this size */
@@ -63,14 +63,9 @@ bool reserve_heap(size_t bytes, char *err, size_t errlen)
 		return false;
 	}
 	size_t n = (bytes + RESERVE_STEP - 1) / RESERVE_STEP;
-	void **blocks = calloc(n ? n : 1, sizeof *blocks);
-	if (!blocks) {
-		(void)mallopt(M_TRIM_THRESHOLD, RESERVE_TRIM_DEFAULT);
-		snprintf(err, errlen, "out of memory");
-		return false;
-	}
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t got = 0;
+	void *chain = NULL; /* the blocks so far, each holding the previous one's address */
 	for (; got < n; got++) {
 		unsigned char *b = malloc(RESERVE_STEP);
 		if (!b)
@@ -78,12 +73,16 @@ bool reserve_heap(size_t bytes, char *err, size_t errlen)
 		/* One write per page makes the kernel back it. */
 		for (size_t off = 0; off < RESERVE_STEP; off += page)
 			b[off] = 0;
-		blocks[got] = b;
+		memcpy(b, &chain, sizeof chain);
+		chain = b;
 	}
 	/* Freed, the blocks merge into free heap that stays in memory. */
-	for (size_t i = got; i > 0; i--)
-		free(blocks[i - 1]);
-	free(blocks);
+	while (chain) {
+		void *prev;
+		memcpy(&prev, chain, sizeof prev);
+		free(chain);
+		chain = prev;
+	}
 	if (got < n) {
 		/* Give back what was touched: nothing is kept on failure. */
 		(void)mallopt(M_TRIM_THRESHOLD, RESERVE_TRIM_DEFAULT);
