@@ -44,7 +44,9 @@ static void rewrite_entry(struct rewrite_ctx *rc, tree_ref entry, const char *id
 	if (node_id < 0 || (hn->flags & TREE_F_NULL))
 		return; /* e.g. FindCoordinator's error answer: nodeId -1, host "" */
 	char host[256];
-	if (hn->v.b.len >= sizeof host)
+	/* A host the mapping could not be told (too long for a DNS name, or with
+	 * a NUL byte in it) is left as the broker sent it. */
+	if (hn->v.b.len >= sizeof host || (hn->v.b.len && memchr(hn->v.b.p, '\0', hn->v.b.len)))
 		return;
 	memcpy(host, hn->v.b.p, hn->v.b.len);
 	host[hn->v.b.len] = '\0';
@@ -121,7 +123,12 @@ enum rewrite_result rewrite_addr_response(int api_key, int api_version, const ui
 		res = REWRITE_FAILED;
 	} else if (rc.changed) {
 		buf_reset(out);
-		if (!codec_encode_response(&h, &t, root, out) || out->failed) {
+		/* Bytes after the body are the broker's too: they follow the
+		 * rewritten body as they followed the original (d.trailing <= len). */
+		bool ok = codec_encode_response(&h, &t, root, out);
+		if (ok && d.trailing)
+			buf_append(out, frame + len - d.trailing, d.trailing);
+		if (!ok || out->failed) {
 			snprintf(err, errlen, "%s v%d response: the rewritten tree did not encode",
 				 schema_api_name(api_key) ? schema_api_name(api_key) : "?",
 				 api_version);

@@ -5,8 +5,11 @@
  * codec, each advertised broker is reported to a mapping function (which
  * learns the real address and names the proxy listener for that node id),
  * the host and port nodes are changed in the tree and the response is encoded
- * again. Nothing else in the response changes; the caller recomputes the
- * 4-byte size prefix. */
+ * again. Nothing else in the response changes (bytes after the body follow
+ * the new one as they were; a host the mapping cannot be given, over 255
+ * bytes or with a NUL byte, stays as it is); the caller recomputes the
+ * 4-byte size prefix. tests/fuzz/fuzz_rewrite.c checks that mapping the
+ * output back gives the input frame byte for byte. */
 #ifndef KT_REWRITE_ADDR_H
 #define KT_REWRITE_ADDR_H
 

@@ -134,6 +134,30 @@ static bool build(struct buf *frame, int api, int version, int variant, int32_t 
 	return ok;
 }
 
+/* The sample with the first broker's host "bro\0ker": 7 bytes, one a NUL. */
+static bool build_nul_host(struct buf *frame, int api, int version, int variant)
+{
+	struct tree t;
+	struct codec_header h;
+	struct codec_diag d;
+	tree_ref root = TREE_NONE, e[MAX_SEEN];
+	tree_init(&t);
+	memset(&d, 0, sizeof d);
+	bool ok = build(frame, api, version, variant, 0) &&
+		  codec_decode_response(frame->p, frame->len, api, version, &t, &h, &root, NULL,
+					&d) == CODEC_OK &&
+		  entries(&t, root, api, version, e, MAX_SEEN) >= 1;
+	if (ok) {
+		struct tree_node *hn = tree_node(&t, tree_child(&t, e[0], "host"));
+		hn->v.b.p = (const uint8_t *)"bro\0ker";
+		hn->v.b.len = 7;
+		buf_reset(frame);
+		ok = codec_encode_response(&h, &t, root, frame) && !frame->failed;
+	}
+	tree_free(&t);
+	return ok;
+}
+
 static void check_one(int api, int version, int variant)
 {
 	char what[96];
@@ -220,6 +244,57 @@ static void check_one(int api, int version, int variant)
 					   sizeof err),
 		     REWRITE_FAILED);
 	CHECK(err[0] != '\0');
+
+	/* Bytes after the body (found by fuzz_rewrite) follow the rewritten body
+	 * unchanged, as they followed the original. */
+	{
+		struct buf plain, tail;
+		buf_init(&plain);
+		buf_init(&tail);
+		memset(&l, 0, sizeof l);
+		CHECK_EQ_INT(rewrite_addr_response(api, version, frame.p, frame.len, map, &l,
+						   &plain, err, sizeof err),
+			     REWRITE_DONE);
+		static const uint8_t extra[3] = {0x01, 0x00, 0xfe};
+		buf_append(&frame, extra, sizeof extra);
+		memset(&l, 0, sizeof l);
+		CHECK_EQ_INT(rewrite_addr_response(api, version, frame.p, frame.len, map, &l, &tail,
+						   err, sizeof err),
+			     REWRITE_DONE);
+		CHECK(tail.len == plain.len + sizeof extra);
+		CHECK(tail.len == plain.len + sizeof extra &&
+		      memcmp(tail.p, plain.p, plain.len) == 0 &&
+		      memcmp(tail.p + plain.len, extra, sizeof extra) == 0);
+		frame.len -= sizeof extra;
+		buf_free(&plain);
+		buf_free(&tail);
+	}
+
+	/* A host with a NUL byte in it (found by fuzz_rewrite) cannot be given
+	 * to the mapping as a string: that broker stays as it is, the others are
+	 * rewritten. */
+	if (build_nul_host(&frame, api, version, variant)) {
+		memset(&l, 0, sizeof l);
+		r = rewrite_addr_response(api, version, frame.p, frame.len, map, &l, &out, err,
+					  sizeof err);
+		CHECK_EQ_INT(r, n > 1 ? REWRITE_DONE : REWRITE_UNCHANGED);
+		CHECK_EQ_INT(l.n, n - 1);
+		for (int i = 0; i < l.n; i++)
+			CHECK_EQ_INT(l.node[i], i + 2);
+		if (r == REWRITE_DONE) {
+			/* The first broker's host is still its 7 bytes, NUL and all. */
+			tree_init(&t1);
+			CHECK_EQ_INT(codec_decode_response(out.p, out.len, api, version, &t1, &h1,
+							   &r1, NULL, &d1),
+				     CODEC_OK);
+			tree_ref e1[MAX_SEEN];
+			CHECK_EQ_INT(entries(&t1, r1, api, version, e1, MAX_SEEN), n);
+			const struct tree_node *hn = tree_node(&t1, tree_child(&t1, e1[0], "host"));
+			CHECK(hn->v.b.len == 7 && memcmp(hn->v.b.p, "bro\0ker", 7) == 0);
+			tree_free(&t1);
+		}
+		CHECK(build(&frame, api, version, variant, 0));
+	}
 
 	/* Node id -1 (FindCoordinator's "no coordinator") is left alone. */
 	if (build(&frame, api, version, variant, -1)) {
