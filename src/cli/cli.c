@@ -68,7 +68,8 @@ int cli_command_usage(const char *cmd, FILE *f)
 bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	char *end;
-	if (!s || !*s || *s == '-')
+	/* Digits only: strtoull alone would take " 5", "+5" and " -1" (as 2^64-1). */
+	if (!s || *s < '0' || *s > '9')
 		return false;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
@@ -81,7 +82,7 @@ bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
 bool cli_parse_size(const char *s, uint64_t max, uint64_t *out)
 {
 	char *end;
-	if (!*s || *s == '-')
+	if (*s < '0' || *s > '9')
 		return false;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);

@@ -65,6 +65,21 @@ bool netaddr_parse(const char *s, const char *default_host, struct netaddr *a, c
 		snprintf(err, errlen, "'%s': host name too long", s);
 		return false;
 	}
+	/* A host is printable ASCII without spaces or brackets, and a bracketed
+	 * one is an IPv6 address: what format writes, parse reads back the same
+	 * (found by fuzz_args: "[[x]:1" gave host "[x", written "[[x:1"). */
+	for (size_t i = 0; i < hostlen; i++) {
+		unsigned char c = (unsigned char)host[i];
+		if (c <= ' ' || c > '~' || c == '[' || c == ']') {
+			snprintf(err, errlen,
+				 "'%s': a host has no spaces, brackets or control characters", s);
+			return false;
+		}
+	}
+	if (s[0] == '[' && !memchr(host, ':', hostlen)) {
+		snprintf(err, errlen, "'%s': only an IPv6 address goes in brackets", s);
+		return false;
+	}
 	if (!parse_port(port, &a->port)) {
 		snprintf(err, errlen, "'%s': '%s' is not a port number (0-65535)", s, port);
 		return false;

@@ -1,13 +1,16 @@
-/* test_proxy: the proxy's small parts — HOST:PORT parsing (netaddr) and the
+/* test_proxy: the proxy's small parts — HOST:PORT parsing (netaddr), numbers and sizes
+ * of its options (cli_parse_*), and the
  * Prometheus exposition of PROXY_METRICS (metrics): every metric has HELP
  * and TYPE lines, labelled families render their samples, histograms are
  * cumulative. The proxy as a whole is tested in
  * tests/integration/test_proxy*.py. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "net/metrics.h"
 #include "net/netaddr.h"
 #include "unit.h"
@@ -46,6 +49,44 @@ static void test_netaddr(void)
 	struct netaddr b;
 	CHECK(netaddr_parse("KAFKA.example:9", NULL, &b, err, sizeof err));
 	CHECK(netaddr_equal(&a, &b));
+	/* Found by fuzz_args: a bracketed host that is not an IPv6 address was
+	 * taken, and written back in a form that does not parse. Hosts are
+	 * printable ASCII without spaces or brackets. */
+	CHECK(!netaddr_parse("[[x]:1", NULL, &a, err, sizeof err));
+	CHECK(!netaddr_parse("[kafka]:1", NULL, &a, err, sizeof err));
+	CHECK(strstr(err, "IPv6") != NULL);
+	CHECK(!netaddr_parse("kafka one:1", NULL, &a, err, sizeof err));
+	CHECK(!netaddr_parse("kafka\t:1", NULL, &a, err, sizeof err));
+	CHECK(!netaddr_parse("caf\xc3\xa9:1", NULL, &a, err, sizeof err));
+	CHECK(netaddr_parse("[fe80::1%eth0]:9092", NULL, &a, err, sizeof err));
+	CHECK_EQ_STR(netaddr_format(&a, s, sizeof s), "[fe80::1%eth0]:9092");
+}
+
+/* Numbers and sizes of the options (--max-frame, --store-queue, ...). */
+static void test_numbers(void)
+{
+	uint64_t v = 0;
+	int64_t i = 0;
+	CHECK(cli_parse_u64("18446744073709551615", UINT64_MAX, &v) && v == UINT64_MAX);
+	CHECK(!cli_parse_u64("18446744073709551616", UINT64_MAX, &v));
+	CHECK(cli_parse_u64("65535", 65535, &v) && v == 65535);
+	CHECK(!cli_parse_u64("65536", 65535, &v));
+	/* Found by fuzz_args: strtoull skips spaces and takes signs, so " -1"
+	 * read as 2^64-1. Only digits now. */
+	CHECK(!cli_parse_u64(" -1", UINT64_MAX, &v));
+	CHECK(!cli_parse_u64(" 5", UINT64_MAX, &v));
+	CHECK(!cli_parse_u64("+5", UINT64_MAX, &v));
+	CHECK(!cli_parse_u64("", UINT64_MAX, &v));
+	CHECK(!cli_parse_i64("\t7", &i));
+	CHECK(cli_parse_i64("7", &i) && i == 7);
+	CHECK(cli_parse_size("256M", UINT64_MAX, &v) && v == 256ull << 20);
+	CHECK(cli_parse_size("64KiB", UINT64_MAX, &v) && v == 64ull << 10);
+	CHECK(cli_parse_size("1g", UINT64_MAX, &v) && v == 1ull << 30);
+	CHECK(!cli_parse_size("1T", UINT64_MAX, &v));
+	CHECK(!cli_parse_size("2G", 1ull << 30, &v));
+	CHECK(!cli_parse_size(" 1M", UINT64_MAX, &v));
+	CHECK(!cli_parse_size("+1M", UINT64_MAX, &v));
+	CHECK(!cli_parse_size("M", UINT64_MAX, &v));
 }
 
 static void test_metrics(void)
@@ -95,6 +136,7 @@ static void test_metrics(void)
 int main(void)
 {
 	test_netaddr();
+	test_numbers();
 	test_metrics();
 	return unit_done("test_proxy");
 }

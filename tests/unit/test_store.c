@@ -926,6 +926,26 @@ static void test_redaction(void)
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records WHERE value IS NULL AND value_size = 9"), 1);
 	CHECK_EQ_INT(q_int(db, "SELECT response_raw IS NOT NULL FROM exchanges"), 1);
 	sqlite3_close(db);
+
+	/* A Fetch response that stops decoding before its records (a count
+	 * past the end) still holds the values in its bytes: it is not kept
+	 * raw (found by fuzz_extract; before, the frame was kept whole). */
+	static struct fb bad;
+	bad = fe_resp;
+	bad.p[8] = 0x7f; /* responses: count 0x7f000001 */
+	path = path_in("dropbad.db");
+	s = store_open(path, &o, "proxy", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	x = mkx(&conn7, 1, 4, 3, &fe_req, &bad, 1700000000000000LL);
+	CHECK(store_append(s, &x));
+	CHECK_EQ_INT(store_close(s), 0);
+	CHECK(!file_has(path, "value-two"));
+	db = dbopen(path);
+	CHECK_EQ_INT(q_int(db, "SELECT response_raw IS NULL AND request_raw IS NOT NULL"
+			       " AND flags & 16 = 16 FROM exchanges"), 1);
+	sqlite3_close(db);
 }
 
 static void test_reopen(void)
