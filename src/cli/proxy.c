@@ -193,7 +193,8 @@ int proxy_main(int argc, char **argv)
 			cfg.port_base = (int)v;
 			break;
 		case OPT_ADVERTISE_HOST:
-			if (!*optarg || strlen(optarg) >= sizeof cfg.advertise_host || strchr(optarg, ' '))
+			if (strlen(optarg) >= sizeof cfg.advertise_host ||
+			    !netaddr_host_valid(optarg, strlen(optarg)))
 				return cli_usage_error("proxy", "--advertise-host '%s': expected a host name",
 						       optarg);
 			snprintf(cfg.advertise_host, sizeof cfg.advertise_host, "%s", optarg);

@@ -24,6 +24,18 @@ static bool parse_port(const char *s, uint16_t *port)
 	return true;
 }
 
+bool netaddr_host_valid(const char *host, size_t n)
+{
+	if (n == 0 || n >= NETADDR_HOST_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)host[i];
+		if (c <= ' ' || c > '~' || c == '[' || c == ']')
+			return false;
+	}
+	return true;
+}
+
 bool netaddr_parse(const char *s, const char *default_host, struct netaddr *a, char *err,
 		   size_t errlen)
 {
@@ -68,13 +80,10 @@ bool netaddr_parse(const char *s, const char *default_host, struct netaddr *a, c
 	/* A host is printable ASCII without spaces or brackets, and a bracketed
 	 * one is an IPv6 address: what format writes, parse reads back the same
 	 * (found by fuzz_args: "[[x]:1" gave host "[x", written "[[x:1"). */
-	for (size_t i = 0; i < hostlen; i++) {
-		unsigned char c = (unsigned char)host[i];
-		if (c <= ' ' || c > '~' || c == '[' || c == ']') {
-			snprintf(err, errlen,
-				 "'%s': a host has no spaces, brackets or control characters", s);
-			return false;
-		}
+	if (!netaddr_host_valid(host, hostlen)) {
+		snprintf(err, errlen, "'%s': a host has no spaces, brackets or control characters",
+			 s);
+		return false;
 	}
 	if (s[0] == '[' && !memchr(host, ':', hostlen)) {
 		snprintf(err, errlen, "'%s': only an IPv6 address goes in brackets", s);

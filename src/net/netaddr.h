@@ -23,6 +23,9 @@ struct netaddr {
  * On failure writes a reason to err. */
 bool netaddr_parse(const char *s, const char *default_host, struct netaddr *a, char *err,
 		   size_t errlen);
+/* True for a host of n bytes that can be connected to and written in a
+ * HOST:PORT: 1-255 bytes of printable ASCII without spaces or brackets. */
+bool netaddr_host_valid(const char *host, size_t n);
 /* "host:port", with brackets around an IPv6 literal. */
 const char *netaddr_format(const struct netaddr *a, char *out, size_t n);
 /* The numeric "ip:port" of a socket address. */

@@ -295,7 +295,10 @@ static struct plistener *node_listener(struct proxy *p, struct pbroker *b)
 /* Learn that node_id is at host:port. */
 static struct pbroker *learn(struct proxy *p, int32_t node_id, const char *host, int32_t port)
 {
-	if (port < 0 || port > 65535 || strlen(host) >= NETADDR_HOST_MAX)
+	/* A broker's own answer may carry anything: an address the proxy could
+	 * not connect to or write back (empty, control bytes) is not learned,
+	 * and its entry is forwarded as the broker sent it. */
+	if (port < 0 || port > 65535 || !netaddr_host_valid(host, strlen(host)))
 		return NULL;
 	struct pbroker *b = broker_get(p, node_id);
 	if (!b)

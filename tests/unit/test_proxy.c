@@ -58,6 +58,11 @@ static void test_netaddr(void)
 	CHECK(!netaddr_parse("kafka one:1", NULL, &a, err, sizeof err));
 	CHECK(!netaddr_parse("kafka\t:1", NULL, &a, err, sizeof err));
 	CHECK(!netaddr_parse("caf\xc3\xa9:1", NULL, &a, err, sizeof err));
+	CHECK(netaddr_host_valid("kafka-1.example", 15));
+	CHECK(netaddr_host_valid("::1", 3));
+	CHECK(!netaddr_host_valid("", 0));
+	CHECK(!netaddr_host_valid("bro\0ker", 7));
+	CHECK(!netaddr_host_valid("a b", 3));
 	CHECK(netaddr_parse("[fe80::1%eth0]:9092", NULL, &a, err, sizeof err));
 	CHECK_EQ_STR(netaddr_format(&a, s, sizeof s), "[fe80::1%eth0]:9092");
 }

@@ -141,11 +141,13 @@ static bool build_nul_host(struct buf *frame, int api, int version, int variant)
 	struct codec_header h;
 	struct codec_diag d;
 	tree_ref root = TREE_NONE, e[MAX_SEEN];
+	struct buf src; /* the tree points into it while the frame is written anew */
+	buf_init(&src);
 	tree_init(&t);
 	memset(&d, 0, sizeof d);
-	bool ok = build(frame, api, version, variant, 0) &&
-		  codec_decode_response(frame->p, frame->len, api, version, &t, &h, &root, NULL,
-					&d) == CODEC_OK &&
+	bool ok = build(&src, api, version, variant, 0) &&
+		  codec_decode_response(src.p, src.len, api, version, &t, &h, &root, NULL, &d) ==
+			  CODEC_OK &&
 		  entries(&t, root, api, version, e, MAX_SEEN) >= 1;
 	if (ok) {
 		struct tree_node *hn = tree_node(&t, tree_child(&t, e[0], "host"));
@@ -155,6 +157,7 @@ static bool build_nul_host(struct buf *frame, int api, int version, int variant)
 		ok = codec_encode_response(&h, &t, root, frame) && !frame->failed;
 	}
 	tree_free(&t);
+	buf_free(&src);
 	return ok;
 }
 
