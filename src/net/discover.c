@@ -20,6 +20,7 @@
 #include <event2/util.h>
 
 #include "net/netlog.h"
+#include "net/rewrite_addr.h"
 #include "proto/codec.h"
 #include "proto/cursor.h"
 #include "proto/tree.h"
@@ -151,10 +152,8 @@ static void on_metadata(struct discover *d, const uint8_t *frame, size_t len)
 			continue;
 		const struct tree_node *hn = tree_node(&t, hr);
 		char host[NETADDR_HOST_MAX];
-		if (hn->v.b.len >= sizeof host)
+		if (!rewrite_addr_host(hn, host, sizeof host))
 			continue;
-		memcpy(host, hn->v.b.p, hn->v.b.len);
-		host[hn->v.b.len] = '\0';
 		d->fn(d->ctx, (int32_t)tree_get_int(&t, e, "nodeId", -1), host,
 		      (int32_t)tree_get_int(&t, e, "port", -1));
 		n++;

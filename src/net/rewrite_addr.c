@@ -21,6 +21,16 @@ bool rewrite_addr_applies(int api_key)
 	       api_key == API_DESCRIBE_CLUSTER;
 }
 
+bool rewrite_addr_host(const struct tree_node *hn, char *out, size_t outsize)
+{
+	if ((hn->flags & TREE_F_NULL) || hn->v.b.len >= outsize ||
+	    (hn->v.b.len && memchr(hn->v.b.p, '\0', hn->v.b.len)))
+		return false;
+	memcpy(out, hn->v.b.p, hn->v.b.len);
+	out[hn->v.b.len] = '\0';
+	return true;
+}
+
 struct rewrite_ctx {
 	struct tree *t;
 	rewrite_map_fn map;
@@ -41,15 +51,11 @@ static void rewrite_entry(struct rewrite_ctx *rc, tree_ref entry, const char *id
 	struct tree_node *hn = tree_node(t, host_ref);
 	struct tree_node *pn = tree_node(t, port_ref);
 	int32_t node_id = (int32_t)tree_node(t, id_ref)->v.i;
-	if (node_id < 0 || (hn->flags & TREE_F_NULL))
+	if (node_id < 0)
 		return; /* e.g. FindCoordinator's error answer: nodeId -1, host "" */
 	char host[256];
-	/* A host the mapping could not be told (too long for a DNS name, or with
-	 * a NUL byte in it) is left as the broker sent it. */
-	if (hn->v.b.len >= sizeof host || (hn->v.b.len && memchr(hn->v.b.p, '\0', hn->v.b.len)))
+	if (!rewrite_addr_host(hn, host, sizeof host))
 		return;
-	memcpy(host, hn->v.b.p, hn->v.b.len);
-	host[hn->v.b.len] = '\0';
 	char new_host[256];
 	int32_t new_port = 0;
 	if (!rc->map(rc->ctx, node_id, host, (int32_t)pn->v.i, new_host, sizeof new_host,

@@ -30,6 +30,14 @@ enum rewrite_result {
 typedef bool (*rewrite_map_fn)(void *ctx, int32_t node_id, const char *host, int32_t port,
 			       char *new_host, size_t new_host_size, int32_t *new_port);
 
+struct tree_node;
+
+/* Copy an advertised host (a string node of a decoded response) into out as
+ * a C string. False when it is null, does not fit, or holds a NUL byte (it
+ * would be cut short): such a broker is left as it is, here and in the
+ * proxy's own discovery (discover.c). */
+bool rewrite_addr_host(const struct tree_node *host, char *out, size_t outsize);
+
 /* True for the api keys whose responses carry broker addresses. */
 bool rewrite_addr_applies(int api_key);
 

@@ -337,6 +337,30 @@ int main(void)
 	n += run_api(API_DESCRIBE_CLUSTER, 0, 1);
 	printf("rewrote %d sample responses\n", n);
 
+	/* The host as the mapping and discovery get it: null, too long and
+	 * NUL-holding hosts are not given at all. */
+	{
+		char h[8];
+		struct tree_node hn;
+		memset(&hn, 0, sizeof hn);
+		hn.type = SCHEMA_STRING;
+		hn.v.b.p = (const uint8_t *)"kafka";
+		hn.v.b.len = 5;
+		CHECK(rewrite_addr_host(&hn, h, sizeof h) && strcmp(h, "kafka") == 0);
+		hn.v.b.len = 0;
+		CHECK(rewrite_addr_host(&hn, h, sizeof h) && h[0] == '\0');
+		hn.v.b.p = (const uint8_t *)"kafka-12";
+		hn.v.b.len = 8;
+		CHECK(!rewrite_addr_host(&hn, h, sizeof h)); /* 8 bytes and the NUL: no room */
+		hn.v.b.p = (const uint8_t *)"ka\0fka";
+		hn.v.b.len = 6;
+		CHECK(!rewrite_addr_host(&hn, h, sizeof h));
+		hn.v.b.p = (const uint8_t *)"kafka";
+		hn.v.b.len = 5;
+		hn.flags = TREE_F_NULL;
+		CHECK(!rewrite_addr_host(&hn, h, sizeof h));
+	}
+
 	/* Only the three address-bearing apis are touched. */
 	CHECK(rewrite_addr_applies(API_METADATA));
 	CHECK(rewrite_addr_applies(API_FIND_COORDINATOR));
