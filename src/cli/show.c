@@ -201,6 +201,32 @@ static const uint8_t *col_blob(sqlite3_stmt *st, int i, uint32_t *len)
 	return p ? p : (const uint8_t *)"";
 }
 
+/* A stored JSON body as show prints it: minified by SQLite's json(), so it
+ * stays on one line of --json output, or NULL when it is not JSON at all.
+ * kafkatap wrote it valid and on one line, but a recording may come from
+ * anywhere (a copy, a hand edit, another tool), and its text goes to the
+ * terminal. Checked only for the exchanges whose JSON is printed. */
+static const char *stored_json(sqlite3 *db, sqlite3_stmt **chk, sqlite3_stmt *row, int col,
+			       struct buf *keep)
+{
+	if (sqlite3_column_type(row, col) == SQLITE_NULL)
+		return NULL;
+	if (!*chk && sqlite3_prepare_v2(db, "SELECT CASE WHEN json_valid(?1) THEN json(?1) END",
+					-1, chk, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_reset(*chk);
+	sqlite3_bind_text(*chk, 1, (const char *)sqlite3_column_text(row, col),
+			  sqlite3_column_bytes(row, col), SQLITE_STATIC);
+	const char *j = NULL;
+	if (sqlite3_step(*chk) == SQLITE_ROW && sqlite3_column_type(*chk, 0) != SQLITE_NULL) {
+		buf_reset(keep);
+		buf_append(keep, sqlite3_column_text(*chk, 0), (size_t)sqlite3_column_bytes(*chk, 0));
+		j = keep->failed ? NULL : buf_cstr(keep);
+	}
+	sqlite3_reset(*chk);
+	return j;
+}
+
 /* An exchange kept without raw frames: the report's JSON with the stored
  * bodies in place of "request": null / "response": null. */
 static void json_from_stored(struct buf *b, const struct report_decoded *d, const char *req_json,
@@ -252,6 +278,10 @@ int show_main(int argc, char **argv)
 	report_out_init(&out, stdout, a.fmt, &a.ropts, &a.filter);
 	struct report_decoded fd; /* for exchanges kept without raw frames */
 	report_init(&fd);
+	sqlite3_stmt *chk = NULL; /* stored_json */
+	struct buf rjb, sjb;
+	buf_init(&rjb);
+	buf_init(&sjb);
 	uint64_t shown = 0, from_json = 0;
 	int status = 0;
 	rc = SQLITE_DONE;
@@ -291,8 +321,8 @@ int show_main(int argc, char **argv)
 				continue;
 			shown++;
 			from_json++;
-			const char *rj = (const char *)sqlite3_column_text(st, 11);
-			const char *sj = (const char *)sqlite3_column_text(st, 12);
+			const char *rj = stored_json(db, &chk, st, 11, &rjb);
+			const char *sj = stored_json(db, &chk, st, 12, &sjb);
 			if (a.fmt == REPORT_JSON) {
 				json_from_stored(&out.b, &fd, rj, sj);
 			} else {
@@ -319,6 +349,9 @@ int show_main(int argc, char **argv)
 				"their bodies come from the stored JSON\n", (unsigned long long)from_json);
 	report_free(&fd);
 	report_out_free(&out);
+	buf_free(&rjb);
+	buf_free(&sjb);
+	sqlite3_finalize(chk);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return status;

@@ -1460,6 +1460,19 @@ static void test_show_stats(void)
 	CHECK_EQ_INT(run_cmd(show_main, 4, a2), 0);
 	CHECK(strstr(cmd_out, "Produce v3") != NULL);
 	CHECK(strstr(cmd_out, "Heartbeat") == NULL);
+	/* A recording edited by hand (or written by another tool): stored JSON
+	 * spread over lines is printed on one, and text that is not JSON at all
+	 * as null, so that --json output stays one JSON value per line. */
+	sqlite3 *ed = dbopen(path);
+	CHECK(sqlite3_exec(ed, "UPDATE exchange_rows SET request_json = '{\"groupId\":\n  \"g1\"}',"
+			       " response_json = 'not json' || char(27) || '[2J' WHERE api_key = 12",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(ed);
+	char *a6[] = {"show", "--json", "--api", "Heartbeat", (char *)path, NULL};
+	CHECK_EQ_INT(run_cmd(show_main, 5, a6), 0);
+	CHECK(strstr(cmd_out, "\"request\":{\"groupId\":\"g1\"},\"response\":null}\n") != NULL);
+	CHECK(strchr(cmd_out, '\n') == cmd_out + strlen(cmd_out) - 1);
+	CHECK(strchr(cmd_out, 27) == NULL);
 	char *a3[] = {"stats", (char *)path, NULL};
 	CHECK_EQ_INT(run_cmd(stats_main, 2, a3), 0);
 	CHECK(strstr(cmd_out, "REBALANCE_IN_PROGRESS 1") != NULL);
