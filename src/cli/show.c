@@ -201,6 +201,17 @@ static const uint8_t *col_blob(sqlite3_stmt *st, int i, uint32_t *len)
 	return p ? p : (const uint8_t *)"";
 }
 
+/* A connection's address from the file, for the line format, which prints
+ * it as it is: anything but printable ASCII becomes '?' (a recording may
+ * come from anywhere; see stored_json). */
+static void addr_text(char *out, size_t n, const unsigned char *s)
+{
+	snprintf(out, n, "%s", s ? (const char *)s : "?");
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < ' ' || (unsigned char)*p > '~')
+			*p = '?';
+}
+
 /* A stored JSON body as show prints it: minified by SQLite's json(), so it
  * stays on one line of --json output, or NULL when it is not JSON at all.
  * kafkatap wrote it valid and on one line, but a recording may come from
@@ -290,8 +301,8 @@ int show_main(int argc, char **argv)
 		memset(&conn, 0, sizeof conn);
 		conn.id = (uint64_t)sqlite3_column_int64(st, 13);
 		const unsigned char *cl = sqlite3_column_text(st, 14), *br = sqlite3_column_text(st, 15);
-		snprintf(conn.client, sizeof conn.client, "%s", cl ? (const char *)cl : "?");
-		snprintf(conn.broker, sizeof conn.broker, "%s", br ? (const char *)br : "?");
+		addr_text(conn.client, sizeof conn.client, cl);
+		addr_text(conn.broker, sizeof conn.broker, br);
 		conn.broker_node_id = sqlite3_column_type(st, 16) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 16);
 		struct exchange x;
 		memset(&x, 0, sizeof x);

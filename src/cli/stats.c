@@ -113,6 +113,23 @@ static void put_str(struct buf *b, const char *s, bool json)
 	}
 }
 
+/* A name from the recording in a text table, left-aligned in `width`
+ * bytes. Client ids and topic names are whatever the clients sent: one with
+ * control characters or broken UTF-8 is printed as a JSON string, escapes
+ * and all, so it cannot move the cursor or retitle the terminal. */
+static void put_cell(struct buf *b, const char *s, int width, bool spaces)
+{
+	size_t start = b->len;
+	if (!s)
+		buf_putc(b, '-');
+	else if (!*s || buf_is_plain_word((const uint8_t *)s, strlen(s), spaces))
+		buf_puts(b, s);
+	else
+		buf_json_cstr(b, s);
+	for (size_t w = b->len - start; w < (size_t)width; w++)
+		buf_putc(b, ' ');
+}
+
 /* ---- overview ---- */
 
 static int64_t overview(struct stats *s)
@@ -143,11 +160,15 @@ static int64_t overview(struct stats *s)
 			put_str(b, col_text(st, 5), true);
 			buf_putc(b, '}');
 		} else {
-			buf_printf(b, "  %lld  %-6s ", sqlite3_column_int64(st, 0), col_text(st, 1) ? col_text(st, 1) : "-");
+			buf_printf(b, "  %lld  ", sqlite3_column_int64(st, 0));
+			put_cell(b, col_text(st, 1), 6, false);
+			buf_putc(b, ' ');
 			put_time(b, sqlite3_column_int64(st, 3), false);
 			buf_puts(b, " .. ");
 			put_time(b, sqlite3_column_int64(st, 4), false);
-			buf_printf(b, "  %s\n", col_text(st, 5) ? col_text(st, 5) : "");
+			buf_puts(b, "  ");
+			put_cell(b, col_text(st, 5) ? col_text(st, 5) : "", 0, true);
+			buf_putc(b, '\n');
 		}
 		first = false;
 	}
@@ -397,7 +418,9 @@ static void per_topic(struct stats *s)
 				   sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
 				   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4));
 		} else {
-			buf_printf(b, "  %-27s %12lld %14lld %12lld %14lld\n", t ? t : "-",
+			buf_puts(b, "  ");
+			put_cell(b, t, 27, false);
+			buf_printf(b, " %12lld %14lld %12lld %14lld\n",
 				   sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
 				   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4));
 		}
@@ -438,7 +461,9 @@ static void per_client(struct stats *s)
 				   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
 				   sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6));
 		} else {
-			buf_printf(b, "  %-27s %9lld %7lld %12lld %12lld %5lld %11lld\n", c ? c : "-",
+			buf_puts(b, "  ");
+			put_cell(b, c, 27, true);
+			buf_printf(b, " %9lld %7lld %12lld %12lld %5lld %11lld\n",
 				   sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
 				   sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
 				   sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6));

@@ -294,8 +294,7 @@ static void put_client_id(struct buf *b, const struct report_decoded *d)
 		buf_puts(b, "-");
 	else if (h->client_id_len == 0)
 		buf_puts(b, "\"\"");
-	else if (buf_is_printable_utf8(h->client_id, h->client_id_len) &&
-		 !memchr(h->client_id, ' ', h->client_id_len))
+	else if (buf_is_plain_word(h->client_id, h->client_id_len, false))
 		buf_append(b, h->client_id, h->client_id_len);
 	else
 		buf_json_string(b, h->client_id, h->client_id_len);

@@ -807,9 +807,7 @@ static void put_scalar(struct buf *b, const struct tree_node *n)
 	} else if (n->type == SCHEMA_STRING) {
 		/* One line, one word: plain when it is printable and has no
 		 * space, else quoted and escaped. */
-		if (n->v.b.len && buf_is_printable_utf8(n->v.b.p, n->v.b.len) &&
-		    !memchr(n->v.b.p, ' ', n->v.b.len) && !memchr(n->v.b.p, '\n', n->v.b.len) &&
-		    !memchr(n->v.b.p, '\t', n->v.b.len) && !memchr(n->v.b.p, '\r', n->v.b.len))
+		if (buf_is_plain_word(n->v.b.p, n->v.b.len, false))
 			buf_append(b, n->v.b.p, n->v.b.len);
 		else
 			buf_json_string(b, n->v.b.p, n->v.b.len);

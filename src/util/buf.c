@@ -200,6 +200,17 @@ bool buf_is_printable_utf8(const uint8_t *p, size_t n)
 	return true;
 }
 
+bool buf_is_plain_word(const uint8_t *p, size_t n, bool spaces)
+{
+	if (n == 0 || !buf_is_printable_utf8(p, n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < ' ' || (p[i] == ' ' && !spaces) || p[i] == 0x7f ||
+		    (p[i] == 0xc2 && i + 1 < n && p[i + 1] < 0xa0))
+			return false;
+	return true;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 /* The SSE2 loop below, 32 bytes a step: record values of a few hundred
@@ -318,6 +329,16 @@ void buf_json_string(struct buf *b, const uint8_t *p, size_t n)
 			break;
 		uint8_t c = p[i];
 		size_t l = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
+		if (l == 2 && c == 0xc2 && p[i + 1] < 0xa0) {
+			/* A C1 control (U+0080-U+009F): valid JSON as it is, but some
+			 * terminals obey it (U+009B is CSI), and this text is printed. */
+			memcpy(o, "\\u00", 4);
+			o[4] = (uint8_t)hexd[p[i + 1] >> 4];
+			o[5] = (uint8_t)hexd[p[i + 1] & 15];
+			o += 6;
+			i += 2;
+			continue;
+		}
 		if (l) {
 			memcpy(o, p + i, l);
 			o += l;

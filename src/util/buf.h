@@ -67,5 +67,10 @@ void buf_base64(struct buf *b, const uint8_t *p, size_t n);
 /* True when p[0..n) is valid UTF-8 with no control characters other than
  * tab, newline and carriage return. */
 bool buf_is_printable_utf8(const uint8_t *p, size_t n);
+/* True when p[0..n) can be printed bare in a line a terminal shows:
+ * non-empty, valid UTF-8, no control character (C0, DEL, or C1
+ * U+0080-U+009F, which some terminals obey), and no space unless `spaces`.
+ * Text from the wire that is not is printed as a JSON string instead. */
+bool buf_is_plain_word(const uint8_t *p, size_t n, bool spaces);
 
 #endif

@@ -40,6 +40,19 @@ int main(void)
 	CHECK(buf_is_printable_utf8((const uint8_t *)"\xf0\x9f\x98\x80", 4));
 	CHECK(!buf_is_printable_utf8((const uint8_t *)"\xf0\x9f\x98", 3)); /* truncated */
 
+	/* Words printed bare in lines: no white space, no C0, DEL or C1. */
+	CHECK(buf_is_plain_word((const uint8_t *)"orders-v2", 9, false));
+	CHECK(buf_is_plain_word((const uint8_t *)"caf\xc3\xa9", 5, false));
+	CHECK(buf_is_plain_word((const uint8_t *)"\xc2\xa0x", 3, false)); /* U+00A0 is text */
+	CHECK(!buf_is_plain_word((const uint8_t *)"", 0, false));
+	CHECK(!buf_is_plain_word((const uint8_t *)"a b", 3, false));
+	CHECK(buf_is_plain_word((const uint8_t *)"a b", 3, true));
+	CHECK(!buf_is_plain_word((const uint8_t *)"a\tb", 3, true));
+	CHECK(!buf_is_plain_word((const uint8_t *)"a\nFAKE", 6, false));
+	CHECK(!buf_is_plain_word((const uint8_t *)"a\x1b[2J", 6, false));
+	CHECK(!buf_is_plain_word((const uint8_t *)"a\x7f", 2, false));
+	CHECK(!buf_is_plain_word((const uint8_t *)"\xc2\x9b" "2J", 4, false)); /* C1 CSI */
+
 	/* The fast paths (32-byte AVX2 steps where the CPU has them, 16- and
 	 * 8-byte steps, overlapping tails) against a
 	 * byte-by-byte reference: one special byte at every position of every

@@ -1473,8 +1473,24 @@ static void test_show_stats(void)
 	CHECK(strstr(cmd_out, "\"request\":{\"groupId\":\"g1\"},\"response\":null}\n") != NULL);
 	CHECK(strchr(cmd_out, '\n') == cmd_out + strlen(cmd_out) - 1);
 	CHECK(strchr(cmd_out, 27) == NULL);
+	ed = dbopen(path);
+	CHECK(sqlite3_exec(ed, "UPDATE connections SET client_addr = 'c' || char(27) || ']0;x' || char(7)",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(ed);
+	char *a7[] = {"show", "--api", "Heartbeat", (char *)path, NULL};
+	CHECK_EQ_INT(run_cmd(show_main, 4, a7), 0);
+	CHECK(strstr(cmd_out, "c?]0;x? > ") != NULL);
+	CHECK(strchr(cmd_out, 27) == NULL && strchr(cmd_out, 7) == NULL);
+	/* Client ids are whatever a client sent: stats prints one with control
+	 * characters escaped, as a JSON string. */
+	ed = dbopen(path);
+	CHECK(sqlite3_exec(ed, "UPDATE exchange_rows SET client_id = 'app' || char(27) || '[2J'"
+			       " WHERE api_key = 0", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(ed);
 	char *a3[] = {"stats", (char *)path, NULL};
 	CHECK_EQ_INT(run_cmd(stats_main, 2, a3), 0);
+	CHECK(strstr(cmd_out, "\"app\\u001b[2J\"") != NULL);
+	CHECK(strchr(cmd_out, 27) == NULL);
 	CHECK(strstr(cmd_out, "REBALANCE_IN_PROGRESS 1") != NULL);
 	CHECK(strstr(cmd_out, "orders") != NULL);
 

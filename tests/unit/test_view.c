@@ -77,6 +77,27 @@ static void test_metadata(void)
 	buf_reset(&b);
 	view_summary(&b, &hq, &tq, rq);
 	CHECK_EQ_STR(buf_cstr(&b), "Metadata v1 request corr=3 client=kt topics=1");
+	/* A client id is whatever the client sent: one with a newline or a C1
+	 * control (CSI, U+009B) is quoted and escaped, so it can neither start
+	 * a line of its own in `-v` output nor drive the terminal. */
+	static const uint8_t req_nl[] = {0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x03,
+					 'k',  '\n', 't',  0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 't'};
+	static const uint8_t req_c1[] = {0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00,
+					 0x04, 'k',  0xc2, 0x9b, 't',  0x00, 0x00, 0x00, 0x01,
+					 0x00, 0x01, 't'};
+	struct tree tc;
+	tree_init(&tc);
+	CHECK_EQ_INT(codec_decode_request(req_nl, sizeof req_nl, &tc, &hq, &rq, NULL, &d), CODEC_OK);
+	buf_reset(&b);
+	view_summary(&b, &hq, &tc, rq);
+	CHECK_EQ_STR(buf_cstr(&b), "Metadata v1 request corr=3 client=\"k\\nt\" topics=1");
+	tree_reset(&tc);
+	CHECK_EQ_INT(codec_decode_request(req_c1, sizeof req_c1, &tc, &hq, &rq, NULL, &d), CODEC_OK);
+	buf_reset(&b);
+	view_summary(&b, &hq, &tc, rq);
+	CHECK_EQ_STR(buf_cstr(&b), "Metadata v1 request corr=3 client=\"k\\u009bt\" topics=1");
+	tree_free(&tc);
+	CHECK_EQ_INT(codec_decode_request(req, sizeof req, &tq, &hq, &rq, NULL, &d), CODEC_OK);
 	buf_reset(&b);
 	view_facts(&b, 3, &tq, rq, &t, root);
 	CHECK_EQ_STR(buf_cstr(&b), "t errors=UNKNOWN_TOPIC_OR_PARTITION");
