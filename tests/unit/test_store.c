@@ -578,6 +578,19 @@ static void test_records_multi(void)
 
 /* Record one Produce and one Fetch exchange (two records each) into a new
  * file with these options; the file opened for reading, or NULL. */
+/* Record one exchange with options o into a new file; the file, opened. */
+static sqlite3 *record_one(const char *path, const struct store_opts *o, const struct exchange *x)
+{
+	char err[512];
+	struct store *s = store_open(path, o, "proxy", 0, NULL, err, sizeof err);
+	CHECK(s != NULL);
+	if (!s)
+		return NULL;
+	CHECK(store_append(s, x));
+	CHECK_EQ_INT(store_close(s), 0);
+	return dbopen(path);
+}
+
 static sqlite3 *record_produce_fetch(const char *path, const struct store_opts *o)
 {
 	char err[512];
@@ -914,15 +927,11 @@ static void test_redaction(void)
 
 	o.values = STORE_REDACT_DROP;
 	path = path_in("dropv.db");
-	s = store_open(path, &o, "proxy", 0, NULL, err, sizeof err);
-	CHECK(s != NULL);
-	if (!s)
-		return;
 	x = mkx(&conn7, 1, 4, 3, &fe_req, &fe_resp, 1700000000000000LL);
-	CHECK(store_append(s, &x));
-	CHECK_EQ_INT(store_close(s), 0);
+	db = record_one(path, &o, &x);
+	if (!db)
+		return;
 	CHECK(!file_has(path, "value-two"));
-	db = dbopen(path);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records WHERE value IS NULL AND value_size = 9"), 1);
 	CHECK_EQ_INT(q_int(db, "SELECT response_raw IS NOT NULL FROM exchanges"), 1);
 	sqlite3_close(db);
@@ -934,15 +943,11 @@ static void test_redaction(void)
 	bad = fe_resp;
 	bad.p[8] = 0x7f; /* responses: count 0x7f000001 */
 	path = path_in("dropbad.db");
-	s = store_open(path, &o, "proxy", 0, NULL, err, sizeof err);
-	CHECK(s != NULL);
-	if (!s)
-		return;
 	x = mkx(&conn7, 1, 4, 3, &fe_req, &bad, 1700000000000000LL);
-	CHECK(store_append(s, &x));
-	CHECK_EQ_INT(store_close(s), 0);
+	db = record_one(path, &o, &x);
+	if (!db)
+		return;
 	CHECK(!file_has(path, "value-two"));
-	db = dbopen(path);
 	CHECK_EQ_INT(q_int(db, "SELECT response_raw IS NULL AND request_raw IS NOT NULL"
 			       " AND flags & 16 = 16 FROM exchanges"), 1);
 	sqlite3_close(db);
