@@ -301,6 +301,7 @@ static struct rec *rec_start(struct extract *e, const struct where *w, int64_t o
 	r->topic_id_off = w->topic_id_off;
 	r->r.partition = w->partition;
 	r->r.offset = offset;
+	r->r.has_offset = true;
 	r->r.has_timestamp = has_timestamp;
 	r->r.timestamp = timestamp;
 	size_t max = e->o.max_value_bytes;
@@ -422,9 +423,86 @@ static size_t topic_id_text(struct buf *text, const struct tree *t, tree_ref par
 	return off;
 }
 
-/* Produce request: topicData[].{name|topicId, partitionData[].{index, records}}.
+/* The Produce response's partitions, searched in the request's order: a
+ * broker answers topics and partitions in the order asked, so each search
+ * starts after the last match and a request of n partitions costs O(n), not
+ * O(n^2); another order is still found (the search wraps). */
+struct answers {
+	const struct tree *t;
+	tree_ref list;    /* responses[]; TREE_NONE: no response */
+	tree_ref topic;   /* last topic matched */
+	tree_ref part;    /* last partition matched in it */
+};
+
+static tree_ref next_wrap(const struct tree *t, tree_ref list, tree_ref from)
+{
+	tree_ref n = from != TREE_NONE ? tree_node(t, from)->next : TREE_NONE;
+	return n != TREE_NONE ? n : tree_node(t, list)->first;
+}
+
+static bool same_topic(const struct tree *qt, tree_ref q, const struct tree *at, tree_ref a)
+{
+	size_t ql, al;
+	const uint8_t *qn = child_bytes(qt, q, "name", &ql);
+	const uint8_t *an = child_bytes(at, a, "name", &al);
+	if (qn && an)
+		return ql == al && memcmp(qn, an, ql) == 0;
+	tree_ref qi = tree_child(qt, q, "topicId"), ai = tree_child(at, a, "topicId");
+	return qi != TREE_NONE && ai != TREE_NONE && tree_node(qt, qi)->type == SCHEMA_UUID &&
+	       tree_node(at, ai)->type == SCHEMA_UUID &&
+	       memcmp(tree_node(qt, qi)->v.uuid, tree_node(at, ai)->v.uuid, 16) == 0;
+}
+
+/* The offset the broker gave the first record of request topic `qtp`'s
+ * partition `partition`, or -1: no answer, an error, or no offset. */
+static int64_t base_offset(struct answers *a, const struct tree *qt, tree_ref qtp, int32_t partition)
+{
+	const struct tree *t = a->t;
+	if (a->list == TREE_NONE || tree_node(t, a->list)->count == 0)
+		return -1;
+	uint32_t nt = tree_node(t, a->list)->count;
+	tree_ref tp = a->topic != TREE_NONE ? a->topic : tree_node(t, a->list)->first;
+	for (uint32_t i = 0; i < nt; i++, tp = next_wrap(t, a->list, tp)) {
+		if (!same_topic(qt, qtp, t, tp))
+			continue;
+		tree_ref parts = tree_child(t, tp, "partitionResponses");
+		if (parts == TREE_NONE || tree_node(t, parts)->count == 0)
+			return -1;
+		if (tp != a->topic)
+			a->part = TREE_NONE;
+		a->topic = tp;
+		uint32_t np = tree_node(t, parts)->count;
+		tree_ref p = next_wrap(t, parts, a->part);
+		for (uint32_t j = 0; j < np; j++, p = next_wrap(t, parts, p)) {
+			if (tree_get_int(t, p, "index", -1) != partition)
+				continue;
+			a->part = p;
+			if (tree_get_int(t, p, "errorCode", -1) != 0)
+				return -1;
+			return tree_get_int(t, p, "baseOffset", -1);
+		}
+		return -1;
+	}
+	return -1;
+}
+
+/* A Produce request's records from the n0-th on, all of one partition: the
+ * offsets the broker assigned them (the first at base, the others after it
+ * in order; producers number them from 0, which says nothing), else none. */
+static void assign_offsets(struct extract *e, size_t n0, int64_t base)
+{
+	for (size_t i = n0; i < e->nrecs; i++) {
+		e->recs[i].r.has_offset = base >= 0 && (uint64_t)(i - n0) <= (uint64_t)INT64_MAX - (uint64_t)base;
+		e->recs[i].r.offset = e->recs[i].r.has_offset ? base + (int64_t)(i - n0) : 0;
+	}
+}
+
+/* Produce request: topicData[].{name|topicId, partitionData[].{index, records}}
+ * (and its response, for the offsets: responses[].{name|topicId,
+ * partitionResponses[].{index, errorCode, baseOffset}}).
  * Fetch response: responses[].{topic|topicId, partitions[].{partitionIndex, records}}. */
-static void collect(struct extract *e, const struct tree *t, tree_ref root, bool fetch)
+static void collect(struct extract *e, const struct tree *t, tree_ref root, bool fetch,
+		    struct answers *ans)
 {
 	tree_ref topics = tree_child(t, root, fetch ? "responses" : "topicData");
 	if (topics == TREE_NONE)
@@ -439,8 +517,11 @@ static void collect(struct extract *e, const struct tree *t, tree_ref root, bool
 		for (tree_ref p = tree_node(t, parts)->first; p != TREE_NONE; p = tree_node(t, p)->next) {
 			w.partition = (int32_t)tree_get_int(t, p, fetch ? "partitionIndex" : "index", -1);
 			tree_ref recs = tree_child(t, p, "records");
+			size_t n0 = e->nrecs;
 			if (recs != TREE_NONE && !(tree_node(t, recs)->flags & TREE_F_NULL))
 				walk_entries(e, t, recs, &w);
+			if (!fetch && e->nrecs > n0)
+				assign_offsets(e, n0, base_offset(ans, t, tp, w.partition));
 		}
 	}
 }
@@ -595,10 +676,14 @@ void extract_exchange(struct extract *e, const struct exchange *x, struct extrac
 	}
 	/* Records first: they need the values before redaction. */
 	if (e->o.keep_records) {
-		if (x->api_key == API_PRODUCE && d->req_root != TREE_NONE)
-			collect(e, &d->req_tree, d->req_root, false);
+		struct answers ans = {&d->resp_tree, TREE_NONE, TREE_NONE, TREE_NONE};
+		if (x->api_key == API_PRODUCE && d->req_root != TREE_NONE) {
+			if (d->resp_root != TREE_NONE)
+				ans.list = tree_child(&d->resp_tree, d->resp_root, "responses");
+			collect(e, &d->req_tree, d->req_root, false, &ans);
+		}
 		if (x->api_key == API_FETCH && d->resp_root != TREE_NONE)
-			collect(e, &d->resp_tree, d->resp_root, true);
+			collect(e, &d->resp_tree, d->resp_root, true, &ans);
 	}
 	out->has_records = e->nrecs > 0 && !e->text.failed;
 	out->nrecords = out->has_records ? e->nrecs : 0;

@@ -54,7 +54,10 @@ struct extract_record {
 	size_t topic_len;
 	const char *topic_id;       /* URL-safe base64 uuid, or NULL */
 	int32_t partition;
-	int64_t offset;             /* absolute offset (base offset + delta); producers send 0-based */
+	bool has_offset;
+	int64_t offset;             /* fetched: as the batch says (base offset + delta); produced:
+				     * as the broker's response assigned; !has_offset: none
+				     * (no response, an error, acks=0) */
 	bool has_timestamp;
 	int64_t timestamp;          /* ms since the epoch */
 	const uint8_t *key;         /* NULL: null key */

@@ -180,6 +180,14 @@ static const struct migration migrations[] = {
 	 "CREATE INDEX exchanges_error ON exchange_rows(error_code) WHERE error_code <> 0;\n"
 	 "CREATE INDEX exchanges_time ON exchange_rows(coalesce(request_us, response_us));\n"
 	 "CREATE INDEX exchanges_client ON exchange_rows(client_id, request_us);\n"},
+	/* A produced record's offset was the producer's numbering, 0..n-1 in
+	 * every batch: no use to anyone, and it made records_topic's keys repeat
+	 * so that each insert landed in the middle of the index. It is now the
+	 * offset the broker's response assigned, or NULL; older rows cannot be
+	 * given theirs in SQL, and a file must not mean two things by one
+	 * column, so they become NULL. */
+	{5, "records.offset of produced records: the offset the broker assigned, else NULL",
+	 "UPDATE records SET \"offset\" = NULL WHERE direction = 'produce';\n"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1464,7 +1472,7 @@ static void record_values(struct pval *v, const struct extract_record *r)
 	pv_bytes(&v[2], PV_TEXT, r->topic, r->topic_len);
 	pv_bytes(&v[3], PV_TEXT, r->topic_id, r->topic_id ? strlen(r->topic_id) : 0);
 	pv_int(&v[4], true, r->partition);
-	pv_int(&v[5], true, r->offset);
+	pv_int(&v[5], r->has_offset, r->offset);
 	pv_int(&v[6], r->has_timestamp, r->timestamp);
 	pv_bytes(&v[7], PV_BLOB, r->key, r->key_len);
 	pv_bytes(&v[8], r->value_text ? PV_TEXT : PV_BLOB, r->value, r->value_len);

@@ -31,7 +31,7 @@
 #include "stream/exchange.h"
 
 /* The schema version this build writes (docs/store.md, "Versions"). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id of a kafkatap database ("KTap"). */
 #define STORE_APPLICATION_ID 0x4b546170
 

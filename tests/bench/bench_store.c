@@ -137,6 +137,8 @@ struct scenario {
 	bool keep_raw;
 	bool keep_records;
 	bool defer_indexes;
+	size_t base_at;   /* > 0: where the response's baseOffset is, advanced
+			   * by `records` per exchange as a broker's log grows */
 };
 
 static bool keep;
@@ -170,8 +172,15 @@ static void run(const struct scenario *sc, int num, long n, const char *dir)
 	x.request_len = (uint32_t)sc->req.n;
 	x.response = sc->resp.p;
 	x.response_len = (uint32_t)sc->resp.n;
+	struct fb resp = sc->resp;
+	x.response = resp.p;
 	double t0 = now_s();
 	for (long i = 0; i < n; i++) {
+		if (sc->base_at) {
+			uint64_t base = 1000 + (uint64_t)i * (uint64_t)sc->records;
+			for (int k = 0; k < 8; k++)
+				resp.p[sc->base_at + (size_t)k] = (uint8_t)(base >> (56 - 8 * k));
+		}
 		x.seq = (uint64_t)i;
 		x.correlation_id = (int32_t)i; /* the frames keep theirs: the store does not care */
 		x.request_us = 1700000000000000LL + i * 10;
@@ -222,7 +231,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	static struct scenario hb = {"Heartbeat v0 (no records)", 12, 0, {{0}, 0}, {{0}, 0}, 0, true, true, false};
+	static struct scenario hb = {"Heartbeat v0 (no records)", 12, 0, {{0}, 0}, {{0}, 0}, 0, true, true, false, 0};
 	header(&hb.req, 12, 0, 1);
 	str(&hb.req, "bench-group");
 	be32(&hb.req, 7);
@@ -230,14 +239,14 @@ int main(int argc, char **argv)
 	be32(&hb.resp, 1);
 	be16(&hb.resp, 0);
 
-	static struct scenario hbnr = {"Heartbeat v0, no raw frames", 12, 0, {{0}, 0}, {{0}, 0}, 0, false, true, false};
+	static struct scenario hbnr = {"Heartbeat v0, no raw frames", 12, 0, {{0}, 0}, {{0}, 0}, 0, false, true, false, 0};
 	hbnr.req = hb.req;
 	hbnr.resp = hb.resp;
-	static struct scenario hbd = {"Heartbeat v0, indexes built at the end (decode -w)", 12, 0, {{0}, 0}, {{0}, 0}, 0, true, true, true};
+	static struct scenario hbd = {"Heartbeat v0, indexes built at the end (decode -w)", 12, 0, {{0}, 0}, {{0}, 0}, 0, true, true, true, 0};
 	hbd.req = hb.req;
 	hbd.resp = hb.resp;
 
-	static struct scenario oc = {"OffsetCommit v2, 4 partitions (no records)", 8, 2, {{0}, 0}, {{0}, 0}, 0, true, true, false};
+	static struct scenario oc = {"OffsetCommit v2, 4 partitions (no records)", 8, 2, {{0}, 0}, {{0}, 0}, 0, true, true, false, 0};
 	header(&oc.req, 8, 2, 1);
 	str(&oc.req, "bench-group");
 	be32(&oc.req, 7);
@@ -260,7 +269,7 @@ int main(int argc, char **argv)
 		be16(&oc.resp, 0);
 	}
 
-	static struct scenario pr = {"Produce v3, 10 records x 100 B", 0, 3, {{0}, 0}, {{0}, 0}, 10, true, true, false};
+	static struct scenario pr = {"Produce v3, 10 records x 100 B", 0, 3, {{0}, 0}, {{0}, 0}, 10, true, true, false, 0};
 	struct fb b = {.n = 0};
 	batch(&b, 10, 100);
 	header(&pr.req, 0, 3, 1);
@@ -279,16 +288,19 @@ int main(int argc, char **argv)
 	be32(&pr.resp, 1);
 	be32(&pr.resp, 0);
 	be16(&pr.resp, 0);
+	pr.base_at = pr.resp.n;
 	be64(&pr.resp, 1000);
 	be64(&pr.resp, -1);
 	be32(&pr.resp, 0);
 
-	static struct scenario prn = {"Produce v3, 10 records x 100 B, records table off", 0, 3, {{0}, 0}, {{0}, 0}, 10, true, false, false};
+	static struct scenario prn = {"Produce v3, 10 records x 100 B, records table off", 0, 3, {{0}, 0}, {{0}, 0}, 10, true, false, false, 0};
 	prn.req = pr.req;
 	prn.resp = pr.resp;
-	static struct scenario prd = {"Produce v3, 10 records x 100 B, indexes built at the end", 0, 3, {{0}, 0}, {{0}, 0}, 10, true, true, true};
+	prn.base_at = pr.base_at;
+	static struct scenario prd = {"Produce v3, 10 records x 100 B, indexes built at the end", 0, 3, {{0}, 0}, {{0}, 0}, 10, true, true, true, 0};
 	prd.req = pr.req;
 	prd.resp = pr.resp;
+	prd.base_at = pr.base_at;
 
 	printf("| scenario | exchanges | exchanges/s | records/s | store CPU us/exchange | of which SQLite thread |"
 	       " exchanges/s, a core per thread | bytes/exchange | peak RSS MiB |\n");

@@ -12,7 +12,8 @@
  *
  * Oracle (anything else aborts):
  *   - extract_records walks exactly out.nrecords records, of the right
- *     direction, each key and value within the cut;
+ *     direction, each key and value within the cut; a produced record has
+ *     an offset only from a response, and never a negative one;
  *   - every JSON text it gives (bodies, record headers) is valid JSON
  *     (SQLite's json_valid, as the store's readers will parse it);
  *   - a raw SASL token is kept only as "[redacted]" and stars, same length;
@@ -138,6 +139,7 @@ static void check_values(const struct tree *t, tree_ref r, bool in_records, bool
 struct walk {
 	size_t n;
 	bool fetch;
+	bool answered;   /* the exchange has a response */
 	size_t cut;
 	int api, version;
 };
@@ -150,6 +152,10 @@ static bool on_record(void *ctx, const struct extract_record *r)
 		fail("a record of the wrong direction", w->api, w->version);
 	if (w->cut && (r->key_len > w->cut || (!r->value_text && r->value_len > w->cut)))
 		fail("a key or value over the cut", w->api, w->version);
+	/* A fetched record's offset is its batch's; a produced one's, the
+	 * broker's answer, which is never negative and needs a response. */
+	if (r->fetch ? !r->has_offset : r->has_offset && (r->offset < 0 || !w->answered))
+		fail("a record offset the batch or the response did not give", w->api, w->version);
 	/* Touch both ends so that ASan sees a short view. */
 	volatile uint8_t x;
 	if (r->key && r->key_len)
@@ -257,8 +263,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct extract_out out;
 	extract_exchange(e, &x, &out);
 
-	struct walk w = {.fetch = api == API_FETCH, .cut = o.max_value_bytes, .api = api,
-			 .version = version};
+	struct walk w = {.fetch = api == API_FETCH, .answered = x.response != NULL,
+			 .cut = o.max_value_bytes, .api = api, .version = version};
 	extract_records(e, on_record, &w);
 	if (w.n != out.nrecords)
 		fail("extract_records walked another count than nrecords", api, version);

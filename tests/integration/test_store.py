@@ -205,6 +205,24 @@ def entry_records(entry, topic, part):
     return []
 
 
+def assigned(recs, resp):
+    """Produced records at the offsets the response gave them: the partition's
+    baseOffset, then one more per record in order; None without an answer."""
+    base = {}
+    for t in (resp or {}).get("responses") or []:
+        for p in t.get("partitionResponses") or []:
+            if p.get("errorCode") == 0 and p.get("baseOffset", -1) >= 0:
+                base.setdefault((t.get("name"), p.get("index")), p["baseOffset"])
+    seen = {}
+    out = []
+    for (topic, part, _, k, v) in recs:
+        i = seen.get((topic, part), 0)
+        seen[(topic, part)] = i + 1
+        b = base.get((topic, part))
+        out.append((topic, part, None if b is None else b + i, k, v))
+    return out
+
+
 def as_text(v):
     if v is None:
         return None
@@ -222,7 +240,8 @@ def test_records_table_matches_the_json(recorded, cap):
         o = json.loads(line)
         rq, rs = o["request"], o["response"]
         if o["api_key"] == 0 and rq:
-            want["produce"] += json_records(rq, ("topicData", "name", "partitionData", "index"))
+            want["produce"] += assigned(json_records(rq, ("topicData", "name", "partitionData",
+                                                          "index")), rs)
         if o["api_key"] == 1 and rs:
             want["fetch"] += json_records(rs, ("responses", "topic", "partitions", "partitionIndex"))
     for d in ("produce", "fetch"):
@@ -244,6 +263,10 @@ def test_records_table_matches_the_json(recorded, cap):
 def test_some_capture_has_records(recorded):
     total = sum(query(db, "SELECT count(*) FROM records")[0][0] for db in recorded.values())
     assert total > 100
+    # ... and produced records at the offsets their responses assigned.
+    assigned = sum(query(db, "SELECT count(*) FROM records WHERE direction = 'produce'"
+                             " AND \"offset\" IS NOT NULL")[0][0] for db in recorded.values())
+    assert assigned > 100
 
 
 @pytest.mark.parametrize("cap", CAPTURES, ids=name_of)

@@ -426,7 +426,8 @@ static void test_round_trip(void)
 	CHECK_EQ_INT(q_int(db, "SELECT unanswered FROM exchanges WHERE correlation_id = 9"), 1);
 	CHECK_EQ_INT(q_int(db, "SELECT response_us FROM exchanges WHERE correlation_id = 9"), -424242);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges WHERE unanswered"), 1);
-	/* Records: produced (offsets as the producer numbered them) and fetched. */
+	/* Records: produced (at the offsets the response assigned: 100, 101)
+	 * and fetched. */
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records WHERE direction = 'produce'"), 2);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records WHERE direction = 'fetch'"), 2);
 	CHECK_EQ_STR(q_text(db, "SELECT group_concat(\"offset\" || ':' || CAST(key AS TEXT) || '=' ||"
@@ -434,7 +435,7 @@ static void test_round_trip(void)
 				" (SELECT * FROM records WHERE direction = 'fetch' ORDER BY \"offset\")"),
 		     "100:k1=v1@0,101:k2=value-two@5");
 	CHECK_EQ_STR(q_text(db, "SELECT topic || '/' || partition || ' ' || key_size || ' ' || value_size FROM records"
-				" WHERE direction = 'produce' AND \"offset\" = 1"), "orders/2 2 9");
+				" WHERE direction = 'produce' AND \"offset\" = 101"), "orders/2 2 9");
 	CHECK_EQ_STR(q_text(db, "SELECT json_extract(headers_json, '$[0].key') || '=' ||"
 				" json_extract(headers_json, '$[0].value') FROM records LIMIT 1"), "h=x");
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records r JOIN exchanges e ON e.id = r.exchange_id"
@@ -557,13 +558,13 @@ static void test_records_multi(void)
 	CHECK_EQ_INT(c.records, 2 * nproduce);
 	sqlite3 *db = dbopen(path);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records"), 2 * nproduce);
-	/* Every record belongs to a Produce exchange, two each, offsets 0 and 1
+	/* Every record belongs to a Produce exchange, two each, offsets 100 and 101
 	 * in record id order, and record ids follow exchange ids. */
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records r JOIN exchanges e ON e.id = r.exchange_id"
 			       " WHERE e.api_key = 0 AND e.seq % 5 <> 3"), 2 * nproduce);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM (SELECT exchange_id, count(*) AS n, min(id) AS a,"
 			       " max(id) AS b, min(\"offset\") AS o0, max(\"offset\") AS o1 FROM records"
-			       " GROUP BY exchange_id) WHERE n <> 2 OR b <> a + 1 OR o0 <> 0 OR o1 <> 1"), 0);
+			       " GROUP BY exchange_id) WHERE n <> 2 OR b <> a + 1 OR o0 <> 100 OR o1 <> 101"), 0);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records a JOIN records b ON b.id = a.id + 1"
 			       " WHERE b.exchange_id < a.exchange_id OR (b.exchange_id = a.exchange_id"
 			       " AND b.\"offset\" <> a.\"offset\" + 1)"), 0);
@@ -604,6 +605,72 @@ static sqlite3 *record_produce_fetch(const char *path, const struct store_opts *
 	CHECK(store_append(s, &x));
 	CHECK_EQ_INT(store_close(s), 0);
 	return dbopen(path);
+}
+
+/* A produced record's offset is the one the broker's response assigned:
+ * its partition's baseOffset plus the record's place in the partition's
+ * data (over several batches), whatever order the response answers in; NULL
+ * when the partition failed or nothing answered. */
+static void test_produce_offsets(void)
+{
+	struct fb one = {.n = 0}, two = {.n = 0}, rq = {.n = 0}, rs = {.n = 0};
+	record_batch(&one, 0);
+	record_batch(&two, 0);
+	record_batch(&two, 0); /* a second batch, numbered from 0 as well */
+	req_header(&rq, 0, 3, 5, "test-client");
+	str(&rq, NULL);
+	be16(&rq, -1);
+	be32(&rq, 30000);
+	be32(&rq, 2);
+	str(&rq, "a");
+	be32(&rq, 2);
+	be32(&rq, 0);
+	bytes32(&rq, one.p, one.n);
+	be32(&rq, 1);
+	bytes32(&rq, two.p, two.n);
+	str(&rq, "b");
+	be32(&rq, 1);
+	be32(&rq, 5);
+	bytes32(&rq, one.p, one.n);
+	/* Topics and partitions answered in the other order; b/5 failed. */
+	be32(&rs, 5);
+	be32(&rs, 2);
+	str(&rs, "b");
+	be32(&rs, 1);
+	be32(&rs, 5);
+	be16(&rs, 6); /* NOT_LEADER_OR_FOLLOWER */
+	be64(&rs, -1);
+	be64(&rs, -1);
+	str(&rs, "a");
+	be32(&rs, 2);
+	be32(&rs, 1);
+	be16(&rs, 0);
+	be64(&rs, 20);
+	be64(&rs, -1);
+	be32(&rs, 0);
+	be16(&rs, 0);
+	be64(&rs, 10);
+	be64(&rs, -1);
+	be32(&rs, 0); /* throttle */
+	static const char *const sql =
+		"SELECT group_concat(topic || '/' || partition || '@' || coalesce(\"offset\", 'null')"
+		" || '=' || CAST(key AS TEXT), ' ') FROM (SELECT * FROM records ORDER BY id)";
+	struct store_opts o;
+	store_opts_default(&o);
+	struct exchange x = mkx(&conn7, 0, 3, 5, &rq, &rs, 1700000000000000LL);
+	sqlite3 *db = record_one(path_in("po1.db"), &o, &x);
+	if (db) {
+		CHECK_EQ_STR(q_text(db, sql), "a/0@10=k1 a/0@11=k2 a/1@20=k1 a/1@21=k2 a/1@22=k1"
+					      " a/1@23=k2 b/5@null=k1 b/5@null=k2");
+		sqlite3_close(db);
+	}
+	/* No response (acks=0, or the connection closed first): no offsets. */
+	x = mkx(&conn7, 0, 3, 5, &rq, NULL, 1700000000000000LL);
+	db = record_one(path_in("po2.db"), &o, &x);
+	if (db) {
+		CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records WHERE \"offset\" IS NULL"), 8);
+		sqlite3_close(db);
+	}
 }
 
 /* Records rows read from unexpanded batches (lazy, the default) equal those
@@ -917,7 +984,7 @@ static void test_redaction(void)
 	db = dbopen(path);
 	CHECK_EQ_STR(q_text(db, "SELECT value FROM records WHERE direction = 'fetch' AND \"offset\" = 101"), want);
 	CHECK_EQ_INT(q_int(db, "SELECT value_size FROM records WHERE direction = 'fetch' AND \"offset\" = 101"), 9);
-	CHECK_EQ_STR(q_text(db, "SELECT value FROM records WHERE direction = 'produce' AND \"offset\" = 1"), want);
+	CHECK_EQ_STR(q_text(db, "SELECT value FROM records WHERE direction = 'produce' AND \"offset\" = 101"), want);
 	/* The frames were re-encoded with the digests: still kept, still decodable. */
 	CHECK_EQ_INT(q_int(db, "SELECT request_raw IS NOT NULL AND response_raw IS NOT NULL FROM exchanges WHERE api_key = 0"), 1);
 	snprintf(sql, sizeof sql, "SELECT instr(response_raw, CAST('%s' AS BLOB)) > 0 AND"
@@ -1040,7 +1107,8 @@ static void test_migration(void)
 		 "INSERT INTO exchanges(id, session_id, api_key, api_name, client_id, request_us,"
 		 " response_us, latency_us, error_code, has_error, flags)"
 		 " VALUES(1, 1, 3, 'Metadata', 'old-client', 1000, 1250, 250, 3, 1, 1);"
-		 "INSERT INTO records(exchange_id, direction, topic, key, value) VALUES(1, 'fetch', 't', 'ab', 'hello');",
+		 "INSERT INTO records(exchange_id, direction, topic, \"offset\", key, value)"
+		 " VALUES(1, 'fetch', 't', 7, 'ab', 'hello'), (1, 'produce', 't', 0, 'ab', 'hello');",
 		 STORE_APPLICATION_ID);
 	CHECK(sqlite3_exec(db, sql, NULL, NULL, &em) == SQLITE_OK);
 	if (em)
@@ -1063,7 +1131,11 @@ static void test_migration(void)
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM schema_migrations"), STORE_SCHEMA_VERSION);
 	CHECK_EQ_STR(q_text(db, "SELECT error_name FROM exchanges WHERE id = 1"), "UNKNOWN_TOPIC_OR_PARTITION");
 	CHECK_EQ_INT(q_int(db, "SELECT unanswered FROM exchanges WHERE id = 1"), 1);
-	CHECK_EQ_INT(q_int(db, "SELECT value_size FROM records WHERE exchange_id = 1"), 5);
+	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM records WHERE exchange_id = 1 AND value_size = 5"), 2);
+	/* Version 5: a produced record's offset is the broker's or NULL; the
+	 * producer's numbering of older rows is gone, fetched ones are kept. */
+	CHECK_EQ_STR(q_text(db, "SELECT group_concat(direction || '=' || coalesce(\"offset\", 'null'))"
+			    " FROM records WHERE exchange_id = 1"), "fetch=7,produce=null");
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM exchanges"), 2);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sessions"), 2);
 	CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'exchanges_api'"), 1);
@@ -1566,6 +1638,7 @@ int main(void)
 	test_records_multi();
 	test_json_records();
 	test_lazy_rows();
+	test_produce_offsets();
 	test_records_two_writers();
 	test_checkpointer();
 	test_queue_drop();
