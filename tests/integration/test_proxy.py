@@ -314,7 +314,10 @@ def test_kcat_produce_consume(proxied):
     msgs = []
     for part in range(6):
         msgs += rig.make_messages(20, prefix="p%d" % part, partition=part, headers=False)
-    rig.kcat_produce(p.bootstrap, topic, msgs)
+    # Two producer runs, so that each partition gets two batches, each
+    # numbered from 0 by its producer, the second appended at offset 10.
+    rig.kcat_produce(p.bootstrap, topic, [m for i, m in enumerate(msgs) if i % 20 < 10])
+    rig.kcat_produce(p.bootstrap, topic, [m for i, m in enumerate(msgs) if i % 20 >= 10])
     got = rig.kcat_consume(p.bootstrap, topic, len(msgs))
     assert rig.by_key(got) == rig.by_key(msgs)
     # Metadata through the proxy names the proxy's listeners, not the brokers.
@@ -322,7 +325,17 @@ def test_kcat_produce_consume(proxied):
     names = sorted(b["name"] for b in md["brokers"])
     assert names == ["127.0.0.1:%d" % p.node_port(n) for n in (1, 2, 3)]
     assert p.metric("kafkatap_responses_rewritten_total") > 0
-    check()
+    db = check()
+    # Each produced record is recorded at the offset the broker gave it: the
+    # one the consumer read it from.
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT partition, \"offset\", CAST(key AS TEXT) FROM records"
+                           " WHERE direction = 'produce' AND topic = ?", (topic,)).fetchall()
+    finally:
+        con.close()
+    assert len(rows) == len(msgs)
+    assert sorted(rows) == sorted((m["partition"], m["offset"], m["key"]) for m in got)
 
 
 def test_confluent_group_rebalance_idempotent_transactional(proxied):
